@@ -1,0 +1,153 @@
+// The backend interface: memory plus a dozen model-agnostic ops. The CPU
+// backend (cpp/cpu/) and the CUDA backend (cuda/) implement it; the model
+// runner (model.cpp) is written once against it.
+//
+// Conventions
+// - Matrices are row-major. A token row of activations is `dim` contiguous
+//   elements of act_dtype(); "(n, dim)" below means n such rows.
+// - Every pointer handed to an op is backend memory (host memory for the CPU
+//   backend, device memory for CUDA), including the small tables (ids,
+//   positions, KV destinations, attention segments); `*_host` arguments are
+//   host copies of the same tables for launch planning.
+// - Ops are ordered: each sees the results of the ops issued before it.
+//   download() waits for everything issued before it.
+// - Float32 accumulation everywhere, whatever the storage type.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dtype.h"
+
+namespace focus {
+
+struct TensorView;
+
+// A weight tensor resident on a backend: (rows, cols) row-major, rows = output
+// features, cols = input features; vectors (norm weights, biases) have cols 1.
+struct Weight {
+  const void* data = nullptr;
+  DType dtype = DType::F32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  const char* name = "";  // for messages; points into the model's name table
+  bool empty() const { return data == nullptr; }
+};
+
+// Where one token's key and value rows go: addresses for layer 0, and the
+// distance in elements between consecutive layers (0 = the same buffer is
+// reused by every layer, as scratch is).
+struct KvDst {
+  void* k;
+  void* v;
+  int64_t layer_stride;
+  int32_t dtype;  // DType of the destination
+  int32_t pad_;
+};
+
+// One group of consecutive query rows that share a key sequence. The keys a
+// query sees are
+//   prefix keys [0, n_prefix)  - all of them (the candidate tokens), then
+//   main keys   [0, q_index + i] for query i of the group (causal).
+// Main keys are the sequence's cache followed by its new tokens, already
+// rotated; prefix keys are rotated too (at positions 0..n_prefix-1).
+struct AttnSegment {
+  int32_t q_row;     // first query row in the activations
+  int32_t n_q;       // number of consecutive query rows
+  int32_t q_index;   // main-key index of the first query
+  int32_t n_prefix;  // fully visible prefix keys (0 = none)
+  const void* k_main;  // (>= q_index + n_q, kv_dim) at layer 0
+  const void* v_main;
+  int64_t main_layer_stride;  // elements
+  const void* k_prefix;       // (n_prefix, kv_dim) at layer 0
+  const void* v_prefix;
+  int64_t prefix_k_layer_stride;
+  int64_t prefix_v_layer_stride;
+  int32_t main_dtype;
+  int32_t prefix_dtype;
+};
+
+struct AttnArgs {
+  const AttnSegment* segs = nullptr;       // backend memory, n_seg entries
+  const AttnSegment* segs_host = nullptr;  // the same, on the host
+  int n_seg = 0;
+  int n_rows = 0;  // total query rows (rows of q and out)
+  int n_heads = 0, n_kv_heads = 0, head_dim = 0;
+  int layer = 0;
+  float scale = 1.0f;  // softmax scale, 1/sqrt(head_dim)
+};
+
+enum class Epilogue {
+  Store,     // out = x · wᵀ (+ bias)
+  Add,       // out += x · wᵀ (+ bias): the residual add, fused
+  StoreF32,  // like Store, but out is float32 whatever act_dtype() is (logits)
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string name() const = 0;         // "cpu", "cuda"
+  virtual std::string description() const = 0;  // device / threads, for info
+  virtual DType act_dtype() const = 0;          // activations, scratch KV, candidate KVs
+
+  // ---- memory --------------------------------------------------------------
+  // Throws OutOfMemory naming `what` and the bytes needed when it does not fit.
+  virtual void* alloc(size_t bytes, const char* what) = 0;
+  virtual void dealloc(void* p) = 0;
+  virtual void upload(void* dst, const void* src, size_t bytes) = 0;
+  virtual void download(void* dst, const void* src, size_t bytes) = 0;
+  virtual void copy(void* dst, const void* src, size_t bytes) = 0;
+  virtual void fill_zero(void* dst, size_t bytes) = 0;
+  virtual void sync() = 0;
+  // Bytes still available for allocations (device memory on CUDA).
+  virtual size_t free_bytes() const = 0;
+
+  // Makes a checkpoint tensor usable by the ops. The CPU backend computes on
+  // the memory map directly; CUDA converts to its 16-bit type and uploads.
+  virtual Weight load_weight(const TensorView& t, const char* name) = 0;
+  virtual void release_weight(Weight& w) = 0;
+  // Bytes a weight of this shape and file dtype takes on the backend.
+  virtual size_t weight_bytes(DType file_dtype, int64_t numel) const = 0;
+
+  // Rotary frequencies (head_dim/2), set once per model.
+  virtual void set_rope(const std::vector<double>& inv_freq, int head_dim) = 0;
+
+  // ---- ops ---------------------------------------------------------------
+  // out (n, table.cols) = table[ids[i]]
+  virtual void embedding(void* out, const Weight& table, const int32_t* ids, int n) = 0;
+  // out (n, dim) = x / rms(x) * w, dim = w.rows; out may alias x
+  virtual void rms_norm(void* out, const void* x, const Weight& w, int n, float eps) = 0;
+  // out (m, w.rows) = or += x (m, w.cols) · wᵀ + bias (bias may be null or empty)
+  virtual void matmul(void* out, const void* x, int m, const Weight& w, const Weight* bias, Epilogue e) = 0;
+  // table (n, head_dim): cos of pos[i] * inv_freq in the first half, sin in
+  // the second half, float32, angles computed in double
+  virtual void rope_table(float* table, const int32_t* pos, int n) = 0;
+  // Rotates x (n, n_heads * head_dim) in place, rotate-half convention (HF
+  // LLaMA): dim j pairs with dim j + head_dim/2.
+  virtual void rope(void* x, int n, int n_heads, const float* table) = 0;
+  // Writes k and v rows (n, kv_dim) to dst[i] at `layer`, converting to the
+  // destination's dtype.
+  virtual void kv_store(const void* k, const void* v, const KvDst* dst, int n, int kv_dim, int layer) = 0;
+  // out (n_rows, n_heads * head_dim): softmax(q kᵀ * scale) v per segment.
+  virtual void attention(void* out, const void* q, const AttnArgs& a) = 0;
+  // out (n) = silu(gate) * up; out may alias gate
+  virtual void swiglu(void* out, const void* gate, const void* up, int64_t n) = 0;
+  // out (n, dim) = x[rows[i]]
+  virtual void gather_rows(void* out, const void* x, const int32_t* rows, int n, int dim) = 0;
+};
+
+// The CPU backend; threads <= 0 means one per available core.
+std::unique_ptr<Backend> make_cpu_backend(int threads);
+
+// The CUDA backend when compiled in and a device is usable; throws an Error
+// saying why not otherwise.
+std::unique_ptr<Backend> make_cuda_backend(int device);
+bool cuda_compiled();
+// Empty when a CUDA device is usable, else why not (not compiled, no driver, ...).
+std::string cuda_unavailable_reason();
+
+}  // namespace focus

@@ -1,0 +1,194 @@
+#include "model.h"
+#include "workspace.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+
+#include "error.h"
+
+namespace focus {
+
+// ---- KV storage -------------------------------------------------------------
+
+size_t KvPool::bytes_needed(const ModelConfig& c, int64_t n_slot, int64_t capacity, DType dtype) {
+  return size_t(2) * size_t(n_slot) * size_t(c.n_layers) * size_t(capacity) * size_t(c.kv_dim()) * dtype_size(dtype);
+}
+
+KvPool::KvPool(std::shared_ptr<Backend> be, const ModelConfig& c, int n_slot, int capacity, DType dtype)
+    : be_(std::move(be)), n_slot_(n_slot), capacity_(capacity), n_layer_(c.n_layers), kv_dim_(c.kv_dim()),
+      dtype_(dtype) {
+  FOCUS_CHECK(n_slot >= 1, "KV pool: slots must be at least 1, got ", n_slot);
+  FOCUS_CHECK(capacity >= 1, "KV pool: capacity must be at least 1 token, got ", capacity);
+  bytes_ = bytes_needed(c, n_slot, capacity, dtype);
+  k_ = be_->alloc(bytes_ / 2, "KV cache pool (keys)");
+  try {
+    v_ = be_->alloc(bytes_ / 2, "KV cache pool (values)");
+  } catch (...) {
+    be_->dealloc(k_);
+    throw;
+  }
+  length.assign(size_t(n_slot), 0);
+}
+
+KvPool::~KvPool() {
+  be_->dealloc(k_);
+  be_->dealloc(v_);
+}
+
+size_t CandidateSet::bytes_needed(const ModelConfig& c, int64_t n_slot, DType dtype) {
+  return size_t(2) * size_t(c.n_layers) * size_t(n_slot) * size_t(c.kv_dim()) * dtype_size(dtype);
+}
+
+CandidateSet::CandidateSet(std::shared_ptr<Backend> be, const ModelConfig& c, int n_slot)
+    : be_(std::move(be)), n_slot_(n_slot), kv_dim_(c.kv_dim()), dtype_(be_->act_dtype()) {
+  FOCUS_CHECK(n_slot >= 1, "candidate set: slots must be at least 1, got ", n_slot);
+  bytes_ = bytes_needed(c, n_slot, dtype_);
+  k_ = be_->alloc(bytes_ / 2, "candidate KVs (keys)");
+  try {
+    v_ = be_->alloc(bytes_ / 2, "candidate KVs (values)");
+  } catch (...) {
+    be_->dealloc(k_);
+    throw;
+  }
+  filled.assign(size_t(n_slot), 0);
+}
+
+CandidateSet::~CandidateSet() {
+  be_->dealloc(k_);
+  be_->dealloc(v_);
+}
+
+// ---- weights ----------------------------------------------------------------
+
+Weight Model::weight(const Checkpoint& ck, const std::string& name, std::vector<int64_t> shape, bool required) {
+  const TensorView* t = ck.find(name);
+  if (!t) {
+    if (required) throw Error(str(ck.dir(), ": missing tensor '", name, "'"));
+    return Weight{};
+  }
+  if (!t->dtype_supported)
+    throw Error(str(t->file, ": tensor '", name, "' has dtype ", t->dtype_name, "; supported: F32, F16, BF16"));
+  if (t->shape != shape) {
+    TensorView expect;
+    expect.shape = shape;
+    throw Error(str(t->file, ": tensor '", name, "' has shape ", t->shape_str(), " but config.json implies ",
+                    expect.shape_str()));
+  }
+  names_.push_back(std::make_unique<std::string>(name));
+  Weight w = be_->load_weight(*t, names_.back()->c_str());
+  owned_.push_back(w);
+  info_.backend_weight_bytes += be_->weight_bytes(t->dtype, t->numel());
+  return w;
+}
+
+void Model::load_weights(const Checkpoint& ck) {
+  const ModelConfig& c = cfg_;
+  const int64_t dim = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), inter = c.intermediate_size;
+  auto count = [&](const Weight& w, bool candidate) {
+    if (w.empty()) return;
+    (candidate ? info_.n_candidate_params : info_.n_params) += w.rows * w.cols;
+  };
+  w_.embed = weight(ck, "model.embed_tokens.weight", {c.vocab_size, dim}, true);
+  count(w_.embed, false);
+  w_.norm = weight(ck, "model.norm.weight", {dim}, true);
+  count(w_.norm, false);
+  if (c.tie_word_embeddings) {
+    w_.lm_head = w_.embed;
+  } else {
+    w_.lm_head = weight(ck, "lm_head.weight", {c.vocab_size, dim}, true);
+    count(w_.lm_head, false);
+  }
+  // A candidate projection is used when beacon_param lists it (or there is no
+  // beacon_param) and its tensors are present; otherwise the base one is.
+  auto wanted = [&](const char* p) { return !c.has_beacon_param || c.beacon_listed(p); };
+  bool present[5] = {false, false, false, false, false};
+  w_.layers.resize(size_t(c.n_layers));
+  for (int i = 0; i < c.n_layers; ++i) {
+    LayerWeights& L = w_.layers[size_t(i)];
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    L.attn_norm = weight(ck, p + "input_layernorm.weight", {dim}, true);
+    L.ffn_norm = weight(ck, p + "post_attention_layernorm.weight", {dim}, true);
+    L.wq = weight(ck, p + "self_attn.q_proj.weight", {qd, dim}, true);
+    L.wk = weight(ck, p + "self_attn.k_proj.weight", {kvd, dim}, true);
+    L.wv = weight(ck, p + "self_attn.v_proj.weight", {kvd, dim}, true);
+    L.wo = weight(ck, p + "self_attn.o_proj.weight", {dim, qd}, true);
+    const bool ab = c.attention_bias;
+    L.bq = weight(ck, p + "self_attn.q_proj.bias", {qd}, ab);
+    L.bk = weight(ck, p + "self_attn.k_proj.bias", {kvd}, ab);
+    L.bv = weight(ck, p + "self_attn.v_proj.bias", {kvd}, ab);
+    L.bo = weight(ck, p + "self_attn.o_proj.bias", {dim}, false);
+    L.w_gate = weight(ck, p + "mlp.gate_proj.weight", {inter, dim}, true);
+    L.w_up = weight(ck, p + "mlp.up_proj.weight", {inter, dim}, true);
+    L.w_down = weight(ck, p + "mlp.down_proj.weight", {dim, inter}, true);
+    for (const Weight* w : {&L.attn_norm, &L.ffn_norm, &L.wq, &L.wk, &L.wv, &L.wo, &L.bq, &L.bk, &L.bv, &L.bo,
+                            &L.w_gate, &L.w_up, &L.w_down})
+      count(*w, false);
+
+    struct Proj {
+      const char* key;
+      const char* name;
+      int64_t rows, cols;
+      Weight *base, *bbase, *cand, *bcand;
+    } projs[] = {{"q", "q_proj", qd, dim, &L.wq, &L.bq, &L.cq, &L.cbq},
+                 {"k", "k_proj", kvd, dim, &L.wk, &L.bk, &L.ck, &L.cbk},
+                 {"v", "v_proj", kvd, dim, &L.wv, &L.bv, &L.cv, &L.cbv},
+                 {"o", "o_proj", dim, qd, &L.wo, &L.bo, &L.co, &L.cbo}};
+    for (int j = 0; j < 4; ++j) {
+      Proj& pr = projs[j];
+      std::string n = p + "self_attn.beacon_" + pr.name;
+      *pr.cand = *pr.base;
+      *pr.bcand = *pr.bbase;
+      if (!wanted(pr.key) || !ck.find(n + ".weight")) continue;
+      *pr.cand = weight(ck, n + ".weight", {pr.rows, pr.cols}, true);
+      count(*pr.cand, true);
+      // Candidate biases follow the base ones: with attention_bias, q/k/v
+      // candidate projections carry their own.
+      const bool need_bias = ab && j < 3;
+      Weight b = weight(ck, n + ".bias", {pr.rows}, need_bias);
+      if (!b.empty()) {
+        *pr.bcand = b;
+        count(b, true);
+      }
+      present[j] = true;
+    }
+    L.c_up = L.w_up;
+    L.c_down = L.w_down;
+    const bool has_up = ck.find(p + "mlp.beacon_up_proj.weight"), has_down = ck.find(p + "mlp.beacon_down_proj.weight");
+    if (c.beacon_listed("mlp") && (has_up || has_down)) {
+      // Both or neither: a half-present candidate MLP is a broken checkpoint.
+      L.c_up = weight(ck, p + "mlp.beacon_up_proj.weight", {inter, dim}, true);
+      L.c_down = weight(ck, p + "mlp.beacon_down_proj.weight", {dim, inter}, true);
+      count(L.c_up, true);
+      count(L.c_down, true);
+      present[4] = true;
+    }
+  }
+  static const char* keys[] = {"q", "k", "v", "o", "mlp"};
+  for (int j = 0; j < 5; ++j)
+    if (present[j]) info_.candidate_present.push_back(keys[j]);
+  // The storage type most of the parameters have.
+  std::map<std::string, int64_t> by_type;
+  for (const auto& [name, t] : ck.tensors()) by_type[t.dtype_name] += t.numel();
+  int64_t best = -1;
+  for (const auto& [t, n] : by_type)
+    if (n > best) best = n, info_.dtype = t;
+  info_.file_bytes = ck.total_bytes();
+}
+
+Model::Model(const std::string& dir, std::shared_ptr<Backend> be, const ModelOptions& opts) : be_(std::move(be)) {
+  cfg_ = load_config(dir);
+  ck_ = std::make_unique<Checkpoint>(dir);
+  try {
+    load_weights(*ck_);
+  } catch (...) {
+    for (Weight& w : owned_) be_->release_weight(w);
+    throw;
+  }
+  be_->set_rope(cfg_.rope_inv_freq(), cfg_.head_dim);
+  FOCUS_CHECK(opts.max_batch_tokens >= 0, "option maxBatchTokens must be positive, got ", opts.max_batch_tokens);
+  max_batch_tokens_ = opts.max_batch_tokens > 0 ? opts.max_batch_tokens : (be_->name() == "cpu" ? 1024 : 16384);
+}
+
+}  // namespace focus

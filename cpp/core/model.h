@@ -1,0 +1,179 @@
+// A LLaMA model with FocusLLM candidate projections, on one backend, and the
+// runner that executes a batch of independent sequences as one step.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+#include "config.h"
+#include "safetensors.h"
+
+namespace focus {
+
+struct LayerWeights {
+  Weight attn_norm, ffn_norm;  // (dim)
+  Weight wq, wk, wv, wo;       // (q_dim, dim) (kv_dim, dim) (kv_dim, dim) (dim, q_dim)
+  Weight bq, bk, bv, bo;       // (q_dim) (kv_dim) (kv_dim) (dim); empty without attention_bias
+  // Candidate ("beacon") projections: the same shapes. When the checkpoint has
+  // none for a projection these alias the base ones.
+  Weight cq, ck, cv, co;
+  Weight cbq, cbk, cbv, cbo;
+  Weight w_gate, w_up, w_down;  // (inter, dim) (inter, dim) (dim, inter)
+  Weight c_up, c_down;          // candidate MLP; alias w_up / w_down when absent
+};
+
+struct ModelWeights {
+  Weight embed;    // (vocab, dim)
+  Weight norm;     // (dim)
+  Weight lm_head;  // (vocab, dim); aliases embed when tied
+  std::vector<LayerWeights> layers;
+};
+
+// What the checkpoint holds, for `focusllm info`.
+struct ModelInfo {
+  int64_t n_params = 0;            // base model parameters
+  int64_t n_candidate_params = 0;  // candidate projections in use
+  std::string dtype;               // storage type of most weights ("BF16", ...)
+  size_t file_bytes = 0;
+  size_t backend_weight_bytes = 0;
+  std::vector<std::string> candidate_present;  // of "q","k","v","o","mlp"
+};
+
+// KV caches of many sequences in one allocation. Layout per tensor (K and V):
+// (n_slot, n_layer, capacity, kv_dim); a slot's keys are stored rotated.
+class KvPool {
+ public:
+  KvPool(std::shared_ptr<Backend> be, const ModelConfig& c, int n_slot, int capacity, DType dtype);
+  ~KvPool();
+  KvPool(const KvPool&) = delete;
+  KvPool& operator=(const KvPool&) = delete;
+
+  static size_t bytes_needed(const ModelConfig& c, int64_t n_slot, int64_t capacity, DType dtype);
+
+  int n_slot() const { return n_slot_; }
+  int capacity() const { return capacity_; }
+  DType dtype() const { return dtype_; }
+  int n_layer() const { return n_layer_; }
+  int kv_dim() const { return kv_dim_; }
+  size_t bytes() const { return bytes_; }
+  // Element offset of (slot, layer, pos).
+  int64_t offset(int slot, int layer, int pos) const {
+    return ((int64_t(slot) * n_layer_ + layer) * capacity_ + pos) * kv_dim_;
+  }
+  void* k() const { return k_; }
+  void* v() const { return v_; }
+
+  std::vector<int> length;  // tokens cached in each slot
+
+ private:
+  std::shared_ptr<Backend> be_;
+  int n_slot_, capacity_, n_layer_, kv_dim_;
+  DType dtype_;
+  size_t bytes_ = 0;
+  void* k_ = nullptr;
+  void* v_ = nullptr;
+};
+
+// Candidate KVs: keys before rotary, and values, in act_dtype(). Layout
+// (n_layer, n_slot, kv_dim), so the first k slots of a layer are one block.
+class CandidateSet {
+ public:
+  CandidateSet(std::shared_ptr<Backend> be, const ModelConfig& c, int n_slot);
+  ~CandidateSet();
+  CandidateSet(const CandidateSet&) = delete;
+  CandidateSet& operator=(const CandidateSet&) = delete;
+
+  static size_t bytes_needed(const ModelConfig& c, int64_t n_slot, DType dtype);
+
+  int n_slot() const { return n_slot_; }
+  DType dtype() const { return dtype_; }
+  size_t bytes() const { return bytes_; }
+  int64_t offset(int layer, int slot) const { return (int64_t(layer) * n_slot_ + slot) * kv_dim_; }
+  void* k() const { return k_; }
+  void* v() const { return v_; }
+
+  std::vector<uint8_t> filled;  // slot holds a candidate
+
+ private:
+  std::shared_ptr<Backend> be_;
+  int n_slot_, kv_dim_;
+  DType dtype_;
+  size_t bytes_ = 0;
+  void* k_ = nullptr;
+  void* v_ = nullptr;
+};
+
+enum class LogitsMode : int { None = 0, Last = 1, All = 2 };
+
+// One sequence of a batched step.
+struct SeqRun {
+  std::vector<int32_t> tokens;  // new tokens, at least one
+  KvPool* pool = nullptr;       // cache to attend to and append to (none: scratch)
+  int slot = -1;
+  CandidateSet* prefix = nullptr;  // fully visible prefix: slots [0, n_prefix)
+  int n_prefix = 0;
+  CandidateSet* cand = nullptr;    // the last token is a candidate: candidate
+  int cand_slot = -1;              // projections, its KV goes to cand[cand_slot]
+  LogitsMode logits = LogitsMode::None;
+};
+
+// Shared between a run and its caller (another thread): cancellation and
+// progress counters.
+struct RunControl {
+  std::atomic<bool> cancel{false};
+  std::atomic<int64_t> tokens_done{0};
+  std::atomic<int64_t> tokens_total{0};
+};
+
+struct ModelOptions {
+  int max_batch_tokens = 0;  // rows per micro-batch; 0 = backend default
+};
+
+class Model {
+ public:
+  Model(const std::string& dir, std::shared_ptr<Backend> be, const ModelOptions& opts = {});
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelConfig& config() const { return cfg_; }
+  const ModelInfo& info() const { return info_; }
+  Backend& backend() { return *be_; }
+  std::shared_ptr<Backend> backend_ptr() { return be_; }
+  int max_batch_tokens() const { return max_batch_tokens_; }
+
+  // Runs every sequence of the batch: embeddings, all layers, logits. Caches
+  // grow by the tokens run (the candidate excepted); candidate KVs are
+  // written. Returns the requested logits rows, (rows, vocab) float32, in
+  // sequence order (all rows of a sequence in token order for All).
+  // Validates the whole batch before any work; thread-safe (runs serialize).
+  std::vector<float> run(const std::vector<SeqRun>& batch, RunControl* ctl = nullptr);
+
+ private:
+  struct Piece;
+  struct Workspace;
+  void validate(const std::vector<SeqRun>& batch) const;
+  void run_micro_batch(const std::vector<SeqRun>& batch, const std::vector<Piece>& pieces,
+                       std::vector<float>& logits, RunControl* ctl);
+  void load_weights(const Checkpoint& ck);
+  Weight weight(const Checkpoint& ck, const std::string& name, std::vector<int64_t> shape, bool required);
+  void ensure_workspace(int rows, int prefix_rows, int logit_rows);
+
+  ModelConfig cfg_;
+  ModelInfo info_;
+  std::shared_ptr<Backend> be_;
+  std::unique_ptr<Checkpoint> ck_;  // the memory maps; the CPU backend computes on them
+  ModelWeights w_;
+  std::vector<std::unique_ptr<std::string>> names_;  // stable storage for Weight::name
+  std::vector<Weight> owned_;  // every loaded weight once (aliases excluded), to release
+  int max_batch_tokens_ = 0;
+  std::unique_ptr<Workspace> ws_;
+  std::mutex run_mutex_;
+};
+
+}  // namespace focus

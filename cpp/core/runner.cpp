@@ -1,0 +1,413 @@
+// The forward pass: a batch of independent sequences, split into micro-batches
+// of at most max_batch_tokens rows, each run through every layer as one
+// sequence of backend ops.
+//
+// Row order inside a micro-batch: every ordinary token first (sequence by
+// sequence, in token order), then the candidate tokens (one per sequence that
+// has one). The candidate projections are then plain matmuls on the trailing
+// row slice, and each op runs once per layer for the whole micro-batch,
+// whatever the number of chunks.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "error.h"
+#include "model.h"
+#include "workspace.h"
+
+namespace focus {
+
+struct Model::Piece {
+  int seq;         // index in the batch
+  int begin, end;  // range of the sequence's new tokens
+  bool last;       // the sequence's last piece (holds its candidate and Last logits row)
+};
+
+static constexpr int kLogitChunk = 256;  // logits rows computed per matmul
+
+static size_t table_bytes_for(int rows, int prefix_rows) {
+  // ids + positions (rows), prefix positions, KV destinations for rows and
+  // candidates, up to two segments per row, logits row indices; 64-byte
+  // alignment slack per table.
+  return size_t(rows) * (4 + 4 + 2 * sizeof(KvDst) + 2 * sizeof(AttnSegment) + 4) + size_t(prefix_rows) * 4 +
+         8 * 64;
+}
+
+void Model::ensure_workspace(int rows, int prefix_rows, int logit_rows) {
+  if (ws_ && ws_->rows >= rows && ws_->prefix_rows >= prefix_rows && ws_->logit_rows >= logit_rows) return;
+  if (ws_) {  // grow geometrically so that slowly growing steps rarely reallocate
+    rows = std::max(rows, ws_->rows + ws_->rows / 2);
+    prefix_rows = std::max(prefix_rows, ws_->prefix_rows);
+    logit_rows = std::max(logit_rows, ws_->logit_rows);
+  }
+  ws_.reset();
+  be_->sync();
+  auto ws = std::make_unique<Workspace>(*be_);
+  const size_t es = dtype_size(be_->act_dtype());
+  const size_t r = size_t(rows), dim = cfg_.hidden_size, qd = cfg_.q_dim(), kvd = cfg_.kv_dim();
+  const size_t inter = cfg_.intermediate_size, hd = cfg_.head_dim;
+  ws->rows = rows;
+  ws->prefix_rows = prefix_rows;
+  ws->logit_rows = logit_rows;
+  ws->x = ws->take(r * dim * es, "activations");
+  ws->h = ws->take(r * dim * es, "activations");
+  ws->q = ws->take(r * qd * es, "activations (queries)");
+  ws->k = ws->take(r * kvd * es, "activations (keys)");
+  ws->v = ws->take(r * kvd * es, "activations (values)");
+  ws->att = ws->take(r * qd * es, "activations (attention)");
+  ws->gate = ws->take(r * inter * es, "activations (MLP)");
+  ws->up = ws->take(r * inter * es, "activations (MLP)");
+  ws->sk = ws->take(r * kvd * es, "scratch KV");
+  ws->sv = ws->take(r * kvd * es, "scratch KV");
+  ws->pk = ws->take(size_t(prefix_rows) * kvd * es, "candidate prefix keys");
+  ws->lx = ws->take(size_t(logit_rows) * dim * es, "logits input");
+  ws->rope = static_cast<float*>(ws->take(r * hd * 4, "rotary table"));
+  ws->prope = static_cast<float*>(ws->take(size_t(prefix_rows) * hd * 4, "rotary table"));
+  ws->logits = static_cast<float*>(ws->take(size_t(logit_rows) * cfg_.vocab_size * 4, "logits"));
+  ws->table_bytes = table_bytes_for(rows, prefix_rows);
+  ws->tables = ws->take(ws->table_bytes, "batch tables");
+  ws_ = std::move(ws);
+}
+
+Model::~Model() {
+  ws_.reset();
+  for (Weight& w : owned_) be_->release_weight(w);
+}
+
+void Model::validate(const std::vector<SeqRun>& batch) const {
+  FOCUS_CHECK(!batch.empty(), "a step needs at least one sequence");
+  std::set<std::pair<const void*, int>> caches, cands;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const SeqRun& s = batch[i];
+    const std::string where = str("sequence ", i, " of the batch: ");
+    FOCUS_CHECK(!s.tokens.empty(), where, "no tokens to run");
+    for (size_t j = 0; j < s.tokens.size(); ++j)
+      FOCUS_CHECK(s.tokens[j] >= 0 && s.tokens[j] < cfg_.vocab_size, where, "token id ", s.tokens[j], " at index ",
+                  j, " is out of range (vocabulary size ", cfg_.vocab_size, ")");
+    const int n = int(s.tokens.size());
+    if (s.pool) {
+      FOCUS_CHECK(s.slot >= 0 && s.slot < s.pool->n_slot(), where, "cache slot ", s.slot, " is out of range (pool of ",
+                  s.pool->n_slot(), ")");
+      const int len = s.pool->length[size_t(s.slot)];
+      FOCUS_CHECK(int64_t(len) + n <= s.pool->capacity(), where, "the cache holds ", len, " tokens; ", n,
+                  " more exceed its capacity of ", s.pool->capacity());
+      FOCUS_CHECK(caches.insert({s.pool, s.slot}).second, where, "cache slot ", s.slot,
+                  " is used by two sequences of one batch");
+    }
+    if (s.prefix) {
+      FOCUS_CHECK(s.n_prefix >= 1 && s.n_prefix <= s.prefix->n_slot(), where, "prefix of ", s.n_prefix,
+                  " candidates does not fit the candidate set of ", s.prefix->n_slot());
+      for (int j = 0; j < s.n_prefix; ++j)
+        FOCUS_CHECK(s.prefix->filled[size_t(j)], where, "prefix candidate ", j, " has not been computed yet");
+    } else {
+      FOCUS_CHECK(s.n_prefix == 0, where, "n_prefix without a candidate set");
+    }
+    if (s.cand) {
+      FOCUS_CHECK(s.cand_slot >= 0 && s.cand_slot < s.cand->n_slot(), where, "candidate slot ", s.cand_slot,
+                  " is out of range (set of ", s.cand->n_slot(), ")");
+      FOCUS_CHECK(cands.insert({s.cand, s.cand_slot}).second, where, "candidate slot ", s.cand_slot,
+                  " is written by two sequences of one batch");
+    }
+  }
+  for (const SeqRun& s : batch)
+    if (s.prefix)
+      for (int j = 0; j < s.n_prefix; ++j)
+        FOCUS_CHECK(!cands.count({s.prefix, j}), "a batch cannot both write candidate ", j,
+                    " and read it as a prefix");
+}
+
+std::vector<float> Model::run(const std::vector<SeqRun>& batch, RunControl* ctl) {
+  std::lock_guard<std::mutex> lock(run_mutex_);
+  validate(batch);
+  const int B = max_batch_tokens_;
+  // Split: a sequence with a cache may be cut into pieces of at most B tokens
+  // (each piece appends to the cache before the next runs); one without a
+  // cache keeps its keys in scratch and runs whole.
+  std::vector<Piece> pieces;
+  int64_t total_tokens = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const int n = int(batch[i].tokens.size());
+    total_tokens += n;
+    if (!batch[i].pool || n <= B) {
+      pieces.push_back({int(i), 0, n, true});
+      continue;
+    }
+    for (int b = 0; b < n; b += B) pieces.push_back({int(i), b, std::min(n, b + B), b + B >= n});
+  }
+  if (ctl) {
+    ctl->tokens_total = total_tokens;
+    ctl->tokens_done = 0;
+  }
+  int64_t out_rows = 0;
+  for (const SeqRun& s : batch)
+    out_rows += s.logits == LogitsMode::All ? int64_t(s.tokens.size()) : s.logits == LogitsMode::Last ? 1 : 0;
+  std::vector<float> logits(size_t(out_rows) * size_t(cfg_.vocab_size));
+
+  // Pack pieces into micro-batches in order; pieces of one sequence land in
+  // successive micro-batches.
+  std::vector<Piece> mb;
+  int mb_rows = 0;
+  for (const Piece& p : pieces) {
+    const int n = p.end - p.begin;
+    bool same_seq = !mb.empty() && mb.back().seq == p.seq;
+    if (!mb.empty() && (mb_rows + n > B || same_seq)) {
+      run_micro_batch(batch, mb, logits, ctl);
+      mb.clear();
+      mb_rows = 0;
+    }
+    mb.push_back(p);
+    mb_rows += n;
+  }
+  if (!mb.empty()) run_micro_batch(batch, mb, logits, ctl);
+  return logits;
+}
+
+namespace {
+
+// Bump allocator over the workspace's table buffer (host staging mirrors it).
+struct TableLayout {
+  size_t used = 0;
+  template <class T>
+  size_t put(size_t count) {
+    size_t off = (used + 63) & ~size_t(63);
+    used = off + count * sizeof(T);
+    return off;
+  }
+};
+
+inline char* at(void* base, int64_t elems, size_t es) { return static_cast<char*>(base) + elems * int64_t(es); }
+
+}  // namespace
+
+void Model::run_micro_batch(const std::vector<SeqRun>& batch, const std::vector<Piece>& pieces,
+                            std::vector<float>& logits, RunControl* ctl) {
+  const ModelConfig& c = cfg_;
+  const int dim = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), inter = c.intermediate_size;
+  const DType act = be_->act_dtype();
+  const size_t es = dtype_size(act);
+
+  // ---- plan rows ----------------------------------------------------------
+  int T = 0, C = 0;
+  for (const Piece& p : pieces) {
+    T += p.end - p.begin;
+    if (p.last && batch[size_t(p.seq)].cand) ++C;
+  }
+  const int Tn = T - C;  // ordinary rows come first, candidates after
+
+  // Distinct prefixes: (set, count) -> first row in the rotated-prefix scratch.
+  std::map<std::pair<CandidateSet*, int>, int> prefix_off;
+  int P = 0, Pmax = 0;
+  for (const Piece& p : pieces) {
+    const SeqRun& s = batch[size_t(p.seq)];
+    if (!s.prefix) continue;
+    auto key = std::make_pair(s.prefix, s.n_prefix);
+    if (!prefix_off.count(key)) {
+      prefix_off[key] = P;
+      P += s.n_prefix;
+      Pmax = std::max(Pmax, s.n_prefix);
+    }
+  }
+  ensure_workspace(T, P, std::min(T, kLogitChunk));
+  Workspace& W = *ws_;
+
+  std::vector<int32_t> ids(static_cast<size_t>(T)), pos(static_cast<size_t>(T)), ppos(static_cast<size_t>(Pmax));
+  std::vector<KvDst> kvdst(static_cast<size_t>(T)), canddst(static_cast<size_t>(std::max(C, 1)));
+  std::vector<AttnSegment> segs;
+  segs.reserve(pieces.size() * 2);
+  std::vector<std::pair<int32_t, int64_t>> logit_rows;  // (activation row, output row)
+
+  // Output row of each sequence's first logits row.
+  std::vector<int64_t> out_base(batch.size());
+  {
+    int64_t r = 0;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      out_base[i] = r;
+      const SeqRun& s = batch[i];
+      r += s.logits == LogitsMode::All ? int64_t(s.tokens.size()) : s.logits == LogitsMode::Last ? 1 : 0;
+    }
+  }
+  for (int j = 0; j < Pmax; ++j) ppos[size_t(j)] = j;
+
+  int row = 0, cand_row = Tn, scratch_row = 0;
+  for (const Piece& p : pieces) {
+    const SeqRun& s = batch[size_t(p.seq)];
+    const int n = p.end - p.begin;
+    const bool has_cand = p.last && s.cand;
+    const int n_norm = n - (has_cand ? 1 : 0);
+    const int base = s.pool ? s.pool->length[size_t(s.slot)] : 0;  // main index of the piece's first token
+    // Main keys: the cache slot, or this piece's rows of the scratch KV.
+    const void *kmain, *vmain;
+    int64_t main_stride;
+    int32_t main_dtype;
+    if (s.pool) {
+      const int64_t off = s.pool->offset(s.slot, 0, 0);
+      const size_t pes = dtype_size(s.pool->dtype());
+      kmain = at(s.pool->k(), off, pes);
+      vmain = at(s.pool->v(), off, pes);
+      main_stride = int64_t(s.pool->capacity()) * kvd;
+      main_dtype = int32_t(s.pool->dtype());
+    } else {
+      kmain = at(W.sk, int64_t(scratch_row) * kvd, es);
+      vmain = at(W.sv, int64_t(scratch_row) * kvd, es);
+      main_stride = 0;
+      main_dtype = int32_t(act);
+      scratch_row += n;
+    }
+    auto place = [&](int r, int j) {  // token j of the sequence goes to activation row r
+      const int mi = base + (j - p.begin);
+      ids[size_t(r)] = s.tokens[size_t(j)];
+      pos[size_t(r)] = s.n_prefix + mi;
+      const size_t des = dtype_size(DType(main_dtype));
+      kvdst[size_t(r)] = KvDst{const_cast<char*>(static_cast<const char*>(kmain)) + int64_t(mi) * kvd * int64_t(des),
+                               const_cast<char*>(static_cast<const char*>(vmain)) + int64_t(mi) * kvd * int64_t(des),
+                               main_stride, main_dtype, 0};
+      if (s.logits == LogitsMode::All)
+        logit_rows.push_back({r, out_base[size_t(p.seq)] + j});
+      else if (s.logits == LogitsMode::Last && p.last && j == int(s.tokens.size()) - 1)
+        logit_rows.push_back({r, out_base[size_t(p.seq)]});
+    };
+    AttnSegment seg{};
+    seg.k_main = kmain;
+    seg.v_main = vmain;
+    seg.main_layer_stride = main_stride;
+    seg.main_dtype = main_dtype;
+    if (s.prefix) {
+      const int poff = prefix_off.at({s.prefix, s.n_prefix});
+      seg.n_prefix = s.n_prefix;
+      seg.k_prefix = at(W.pk, int64_t(poff) * kvd, es);
+      seg.prefix_k_layer_stride = 0;  // rotated anew for each layer
+      seg.v_prefix = at(s.prefix->v(), s.prefix->offset(0, 0), es);
+      seg.prefix_v_layer_stride = int64_t(s.prefix->n_slot()) * kvd;
+      seg.prefix_dtype = int32_t(act);
+    }
+    if (n_norm > 0) {
+      AttnSegment g = seg;
+      g.q_row = row;
+      g.n_q = n_norm;
+      g.q_index = base;
+      segs.push_back(g);
+      for (int j = p.begin; j < p.begin + n_norm; ++j) place(row++, j);
+    }
+    if (has_cand) {
+      const int r = cand_row++;
+      place(r, p.end - 1);
+      canddst[size_t(r - Tn)] = KvDst{at(s.cand->k(), s.cand->offset(0, s.cand_slot), es),
+                                      at(s.cand->v(), s.cand->offset(0, s.cand_slot), es),
+                                      int64_t(s.cand->n_slot()) * kvd, int32_t(act), 0};
+      AttnSegment g = seg;
+      g.q_row = r;
+      g.n_q = 1;
+      g.q_index = base + n - 1;
+      segs.push_back(g);
+    }
+  }
+
+  // ---- upload the tables ----------------------------------------------------
+  TableLayout lay;
+  const size_t o_ids = lay.put<int32_t>(size_t(T)), o_pos = lay.put<int32_t>(size_t(T));
+  const size_t o_ppos = lay.put<int32_t>(size_t(Pmax)), o_kv = lay.put<KvDst>(size_t(T));
+  const size_t o_cand = lay.put<KvDst>(size_t(std::max(C, 1))), o_seg = lay.put<AttnSegment>(segs.size());
+  const size_t o_lrows = lay.put<int32_t>(logit_rows.size());
+  FOCUS_CHECK(lay.used <= W.table_bytes, "internal: batch tables overflow");
+  std::vector<char> host(lay.used);
+  std::vector<int32_t> lrows(logit_rows.size());
+  for (size_t i = 0; i < logit_rows.size(); ++i) lrows[i] = logit_rows[i].first;
+  auto stage = [&](size_t off, const void* src, size_t bytes) {
+    if (bytes) std::memcpy(host.data() + off, src, bytes);
+  };
+  stage(o_ids, ids.data(), ids.size() * 4);
+  stage(o_pos, pos.data(), pos.size() * 4);
+  stage(o_ppos, ppos.data(), ppos.size() * 4);
+  stage(o_kv, kvdst.data(), kvdst.size() * sizeof(KvDst));
+  stage(o_cand, canddst.data(), canddst.size() * sizeof(KvDst));
+  stage(o_seg, segs.data(), segs.size() * sizeof(AttnSegment));
+  stage(o_lrows, lrows.data(), lrows.size() * 4);
+  be_->upload(W.tables, host.data(), host.size());
+  auto table = [&](size_t off) { return static_cast<char*>(W.tables) + off; };
+  const int32_t* d_ids = reinterpret_cast<const int32_t*>(table(o_ids));
+  const int32_t* d_pos = reinterpret_cast<const int32_t*>(table(o_pos));
+  const int32_t* d_ppos = reinterpret_cast<const int32_t*>(table(o_ppos));
+  const KvDst* d_kv = reinterpret_cast<const KvDst*>(table(o_kv));
+  const KvDst* d_cand = reinterpret_cast<const KvDst*>(table(o_cand));
+  const int32_t* d_lrows = reinterpret_cast<const int32_t*>(table(o_lrows));
+
+  AttnArgs aa;
+  aa.segs = reinterpret_cast<const AttnSegment*>(table(o_seg));
+  aa.segs_host = segs.data();
+  aa.n_seg = int(segs.size());
+  aa.n_rows = T;
+  aa.n_heads = c.n_heads;
+  aa.n_kv_heads = c.n_kv_heads;
+  aa.head_dim = c.head_dim;
+  aa.scale = float(1.0 / std::sqrt(double(c.head_dim)));
+
+  // ---- the forward ------------------------------------------------------------
+  // Row slices: [0, Tn) ordinary tokens (base weights), [Tn, T) candidates.
+  auto split_matmul = [&](void* out, int out_cols, const void* x, int in_cols, const Weight& wb, const Weight& bb,
+                          const Weight& wc, const Weight& bc, Epilogue e) {
+    if (Tn > 0) be_->matmul(out, x, Tn, wb, &bb, e);
+    if (C > 0) be_->matmul(at(out, int64_t(Tn) * out_cols, es), at(const_cast<void*>(x), int64_t(Tn) * in_cols, es), C,
+                           wc, &bc, e);
+  };
+  be_->embedding(W.x, w_.embed, d_ids, T);
+  be_->rope_table(W.rope, d_pos, T);
+  if (Pmax > 0) be_->rope_table(W.prope, d_ppos, Pmax);
+  for (int l = 0; l < c.n_layers; ++l) {
+    if (ctl && ctl->cancel.load()) throw Cancelled();
+    const LayerWeights& L = w_.layers[size_t(l)];
+    // attention block
+    be_->rms_norm(W.h, W.x, L.attn_norm, T, c.rms_norm_eps);
+    split_matmul(W.q, qd, W.h, dim, L.wq, L.bq, L.cq, L.cbq, Epilogue::Store);
+    split_matmul(W.k, kvd, W.h, dim, L.wk, L.bk, L.ck, L.cbk, Epilogue::Store);
+    split_matmul(W.v, kvd, W.h, dim, L.wv, L.bv, L.cv, L.cbv, Epilogue::Store);
+    // Candidates keep their key before rotary: it is rotated again at its
+    // position in front of the local sequence.
+    if (C > 0) be_->kv_store(at(W.k, int64_t(Tn) * kvd, es), at(W.v, int64_t(Tn) * kvd, es), d_cand, C, kvd, l);
+    be_->rope(W.q, T, c.n_heads, W.rope);
+    be_->rope(W.k, T, c.n_kv_heads, W.rope);
+    be_->kv_store(W.k, W.v, d_kv, T, kvd, l);
+    for (const auto& [key, off] : prefix_off) {
+      CandidateSet* set = key.first;
+      const int n = key.second;
+      void* dst = at(W.pk, int64_t(off) * kvd, es);
+      be_->copy(dst, at(set->k(), set->offset(l, 0), es), size_t(n) * kvd * es);
+      be_->rope(dst, n, c.n_kv_heads, W.prope);
+    }
+    aa.layer = l;
+    be_->attention(W.att, W.q, aa);
+    split_matmul(W.x, dim, W.att, qd, L.wo, L.bo, L.co, L.cbo, Epilogue::Add);
+    // MLP block; the gate projection has no candidate variant
+    be_->rms_norm(W.h, W.x, L.ffn_norm, T, c.rms_norm_eps);
+    be_->matmul(W.gate, W.h, T, L.w_gate, nullptr, Epilogue::Store);
+    split_matmul(W.up, inter, W.h, dim, L.w_up, Weight{}, L.c_up, Weight{}, Epilogue::Store);
+    be_->swiglu(W.gate, W.gate, W.up, int64_t(T) * inter);
+    split_matmul(W.x, dim, W.gate, inter, L.w_down, Weight{}, L.c_down, Weight{}, Epilogue::Add);
+  }
+
+  // ---- logits -----------------------------------------------------------------
+  const int V = c.vocab_size;
+  std::vector<float> chunk(logit_rows.empty() ? 0 : size_t(std::min<size_t>(logit_rows.size(), kLogitChunk)) * V);
+  for (size_t b = 0; b < logit_rows.size(); b += kLogitChunk) {
+    const int n = int(std::min(logit_rows.size() - b, size_t(kLogitChunk)));
+    be_->gather_rows(W.lx, W.x, d_lrows + b, n, dim);
+    be_->rms_norm(W.lx, W.lx, w_.norm, n, c.rms_norm_eps);
+    be_->matmul(W.logits, W.lx, n, w_.lm_head, nullptr, Epilogue::StoreF32);
+    be_->download(chunk.data(), W.logits, size_t(n) * V * 4);
+    for (int i = 0; i < n; ++i)
+      std::memcpy(logits.data() + logit_rows[b + size_t(i)].second * V, chunk.data() + size_t(i) * V, size_t(V) * 4);
+  }
+  be_->sync();
+
+  // ---- commit -----------------------------------------------------------------
+  for (const Piece& p : pieces) {
+    const SeqRun& s = batch[size_t(p.seq)];
+    const int n = p.end - p.begin;
+    if (s.pool) s.pool->length[size_t(s.slot)] += n - (p.last && s.cand ? 1 : 0);
+    if (p.last && s.cand) s.cand->filled[size_t(s.cand_slot)] = 1;
+  }
+  if (ctl) ctl->tokens_done += T;
+}
+
+}  // namespace focus

@@ -1,0 +1,221 @@
+#include "safetensors.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "error.h"
+#include "json.h"
+
+namespace focus {
+
+MappedFile::MappedFile(const std::string& path) : path_(path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(str(path, ": cannot open (", std::strerror(errno), ")"));
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    throw Error(str(path, ": cannot stat (", std::strerror(e), ")"));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw Error(str(path, ": not a regular file"));
+  }
+  size_ = size_t(st.st_size);
+  if (size_ > 0) {
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      int e = errno;
+      ::close(fd);
+      throw Error(str(path, ": cannot map (", std::strerror(e), ")"));
+    }
+    data_ = static_cast<const uint8_t*>(p);
+  }
+  ::close(fd);  // the mapping stays valid
+}
+
+MappedFile::~MappedFile() {
+  if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+int64_t TensorView::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::string TensorView::shape_str() const {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+namespace {
+
+// Element sizes of every dtype the safetensors format defines; 0 = unknown.
+size_t safetensors_elem_bits(const std::string& t) {
+  static const std::pair<const char*, size_t> table[] = {
+      {"BOOL", 8}, {"U8", 8}, {"I8", 8}, {"F8_E5M2", 8}, {"F8_E4M3", 8}, {"F8_E8M0", 8},
+      {"I16", 16}, {"U16", 16}, {"F16", 16}, {"BF16", 16}, {"I32", 32}, {"U32", 32},
+      {"F32", 32}, {"F64", 64}, {"I64", 64}, {"U64", 64}};
+  for (const auto& e : table)
+    if (t == e.first) return e.second;
+  return 0;
+}
+
+}  // namespace
+
+void parse_safetensors(const uint8_t* data, size_t size, const std::string& path,
+                       std::vector<TensorView>* out) {
+  if (size < 8) throw Error(str(path, ": truncated safetensors file (", size, " bytes, the 8-byte header length is missing)"));
+  uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = header_len << 8 | data[i];  // little endian
+  if (header_len > size - 8)
+    throw Error(str(path, ": safetensors header length ", header_len, " runs past the end of the file (",
+                    size, " bytes)"));
+  std::string header(reinterpret_cast<const char*>(data + 8), size_t(header_len));
+  Json root = Json::parse(header, path + " (safetensors header)");
+  if (!root.is_object()) throw Error(str(path, ": safetensors header is not a JSON object"));
+  const uint8_t* base = data + 8 + header_len;
+  const size_t data_size = size - 8 - size_t(header_len);
+
+  struct Range {
+    uint64_t begin, end;
+    size_t index;
+  };
+  std::vector<Range> ranges;
+  size_t first = out->size();
+  for (const auto& [name, info] : root.members()) {
+    if (name == "__metadata__") continue;
+    std::string where = str(path, ": tensor '", name, "'");
+    if (!info.is_object()) throw Error(where + ": entry is not an object");
+    const Json* dt = info.get("dtype");
+    const Json* sh = info.get("shape");
+    const Json* off = info.get("data_offsets");
+    if (!dt || !dt->is_string()) throw Error(where + ": missing or invalid 'dtype'");
+    if (!sh || !sh->is_array()) throw Error(where + ": missing or invalid 'shape'");
+    if (!off || !off->is_array() || off->items().size() != 2) throw Error(where + ": missing or invalid 'data_offsets'");
+    TensorView t;
+    t.name = name;
+    t.file = path;
+    t.dtype_name = dt->as_string();
+    size_t bits = safetensors_elem_bits(t.dtype_name);
+    if (bits == 0) throw Error(str(where, ": unknown dtype '", t.dtype_name, "'"));
+    t.dtype_supported = dtype_from_name(t.dtype_name, &t.dtype);
+    uint64_t numel = 1;
+    for (const Json& d : sh->items()) {
+      int64_t v;
+      if (!d.as_int64(&v) || v < 0) throw Error(where + ": shape holds a value that is not a non-negative integer");
+      if (v > 0 && numel > (uint64_t(1) << 62) / uint64_t(v)) throw Error(where + ": shape is too large");
+      numel *= uint64_t(v);
+      t.shape.push_back(v);
+    }
+    int64_t b, e;
+    if (!off->items()[0].as_int64(&b) || !off->items()[1].as_int64(&e) || b < 0 || e < b)
+      throw Error(where + ": data_offsets must be two non-negative integers [begin, end] with begin <= end");
+    if (uint64_t(e) > data_size)
+      throw Error(str(where, ": data_offsets [", b, ", ", e, "] are out of range (the data section has ", data_size,
+                      " bytes)"));
+    uint64_t expect = numel * bits / 8;
+    if (uint64_t(e - b) != expect)
+      throw Error(str(where, ": data_offsets span ", e - b, " bytes but dtype ", t.dtype_name, " and shape ",
+                      t.shape_str(), " need ", expect));
+    t.data = base + b;
+    t.nbytes = size_t(e - b);
+    ranges.push_back({uint64_t(b), uint64_t(e), out->size()});
+    out->push_back(std::move(t));
+  }
+  std::sort(ranges.begin(), ranges.end(), [](const Range& x, const Range& y) { return x.begin < y.begin; });
+  // Sorted by start: a range overlaps an earlier one iff it starts before the
+  // furthest end seen so far (empty tensors overlap nothing).
+  size_t far = 0;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    if (ranges[i].end == ranges[i].begin) continue;
+    if (i > 0 && ranges[i].begin < ranges[far].end && ranges[far].end > ranges[far].begin)
+      throw Error(str(path, ": tensors '", (*out)[ranges[far].index].name, "' and '", (*out)[ranges[i].index].name,
+                      "' have overlapping data_offsets"));
+    if (ranges[i].end > ranges[far].end || ranges[far].end == ranges[far].begin) far = i;
+  }
+  (void)first;
+}
+
+Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) throw Error(str(dir, ": no such model folder"));
+  if (!S_ISDIR(st.st_mode)) throw Error(str(dir, ": not a folder (expected a folder with config.json and *.safetensors)"));
+  std::string index_path = dir + "/model.safetensors.index.json";
+  if (::stat(index_path.c_str(), &st) == 0) {
+    Json idx = Json::parse(read_text_file(index_path), index_path);
+    const Json* wm = idx.get("weight_map");
+    if (!wm || !wm->is_object()) throw Error(index_path + ": missing or invalid 'weight_map'");
+    std::vector<std::string> shards;
+    for (const auto& [name, file] : wm->members()) {
+      if (!file.is_string()) throw Error(str(index_path, ": weight_map entry '", name, "' is not a file name"));
+      const std::string& f = file.as_string();
+      if (f.find('/') != std::string::npos || f == ".." || f.empty())
+        throw Error(str(index_path, ": weight_map entry '", name, "' names '", f, "', which is not a file in the folder"));
+      if (std::find(shards.begin(), shards.end(), f) == shards.end()) shards.push_back(f);
+    }
+    for (const auto& f : shards) add_file(dir + "/" + f);
+    for (const auto& [name, file] : wm->members()) {
+      auto it = tensors_.find(name);
+      if (it == tensors_.end())
+        throw Error(str(index_path, ": tensor '", name, "' is listed in weight_map but is not in ", file.as_string()));
+      if (it->second.file != dir + "/" + file.as_string())
+        throw Error(str(index_path, ": tensor '", name, "' is listed in ", file.as_string(), " but found in ",
+                        it->second.file));
+    }
+  } else {
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) throw Error(str(dir, ": cannot list folder (", std::strerror(errno), ")"));
+    std::vector<std::string> names;
+    while (dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n.size() > 12 && n.compare(n.size() - 12, 12, ".safetensors") == 0) names.push_back(n);
+    }
+    ::closedir(d);
+    std::sort(names.begin(), names.end());
+    if (names.empty()) throw Error(str(dir, ": no *.safetensors file in the folder"));
+    for (const auto& n : names) add_file(dir + "/" + n);
+  }
+}
+
+void Checkpoint::add_file(const std::string& path) {
+  auto m = std::make_unique<MappedFile>(path);
+  std::vector<TensorView> views;
+  parse_safetensors(m->data(), m->size(), path, &views);
+  for (auto& v : views) {
+    if (tensors_.count(v.name))
+      throw Error(str(path, ": tensor '", v.name, "' is also in ", tensors_.at(v.name).file));
+    std::string n = v.name;
+    tensors_.emplace(n, std::move(v));
+  }
+  files_.push_back(path);
+  maps_.push_back(std::move(m));
+}
+
+const TensorView* Checkpoint::find(const std::string& name) const {
+  auto it = tensors_.find(name);
+  return it == tensors_.end() ? nullptr : &it->second;
+}
+
+const TensorView& Checkpoint::get(const std::string& name) const {
+  const TensorView* t = find(name);
+  if (!t) throw Error(str(dir_, ": missing tensor '", name, "'"));
+  return *t;
+}
+
+size_t Checkpoint::total_bytes() const {
+  size_t n = 0;
+  for (const auto& m : maps_) n += m->size();
+  return n;
+}
+
+}  // namespace focus

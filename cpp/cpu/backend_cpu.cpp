@@ -1,0 +1,129 @@
+// The CPU backend: host memory, float32 activations, weights read in place
+// from the memory-mapped checkpoint.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "../core/error.h"
+#include "../core/safetensors.h"
+#include "ops.h"
+
+namespace focus {
+
+namespace {
+
+// MemAvailable from /proc/meminfo, capped by a cgroup v2 memory limit.
+size_t host_available_bytes() {
+  size_t avail = 0;
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  size_t kb;
+  std::string unit;
+  while (f >> key >> kb) {
+    std::getline(f, unit);
+    if (key == "MemAvailable:") {
+      avail = kb * 1024;
+      break;
+    }
+  }
+  std::ifstream cg("/sys/fs/cgroup/memory.max"), cu("/sys/fs/cgroup/memory.current");
+  std::string max_s;
+  size_t cur = 0;
+  if (cg >> max_s && max_s != "max" && cu >> cur) {
+    size_t lim = std::strtoull(max_s.c_str(), nullptr, 10);
+    if (lim > cur && (avail == 0 || lim - cur < avail)) avail = lim - cur;
+  }
+  return avail ? avail : size_t(1) << 40;
+}
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int threads) : pool_(threads) {}
+
+  std::string name() const override { return "cpu"; }
+  std::string description() const override { return str("CPU, ", pool_.size(), " threads"); }
+  DType act_dtype() const override { return DType::F32; }
+
+  void* alloc(size_t bytes, const char* what) override {
+    size_t avail = host_available_bytes();
+    if (bytes > avail)
+      throw OutOfMemory(str("out of memory: ", what, " needs ", format_bytes(bytes), " (", bytes, " bytes) but only ",
+                            format_bytes(avail), " are available"),
+                        bytes, avail);
+    void* p = std::aligned_alloc(64, (bytes + 63) & ~size_t(63));
+    if (!p)
+      throw OutOfMemory(str("out of memory: ", what, " needs ", format_bytes(bytes), " (", bytes, " bytes)"), bytes,
+                        avail);
+    return p;
+  }
+  void dealloc(void* p) override { std::free(p); }
+  void upload(void* dst, const void* src, size_t n) override { std::memcpy(dst, src, n); }
+  void download(void* dst, const void* src, size_t n) override { std::memcpy(dst, src, n); }
+  void copy(void* dst, const void* src, size_t n) override { std::memmove(dst, src, n); }
+  void fill_zero(void* dst, size_t n) override { std::memset(dst, 0, n); }
+  void sync() override {}
+  size_t free_bytes() const override { return host_available_bytes(); }
+
+  Weight load_weight(const TensorView& t, const char* name) override {
+    Weight w;
+    w.data = t.data;
+    w.dtype = t.dtype;
+    w.rows = t.shape.empty() ? 1 : t.shape[0];
+    w.cols = t.shape.size() >= 2 ? t.shape[1] : 1;
+    w.name = name;
+    return w;
+  }
+  void release_weight(Weight& w) override { w.data = nullptr; }
+  size_t weight_bytes(DType, int64_t) const override { return 0; }  // mapped, not copied
+
+  void set_rope(const std::vector<double>& inv_freq, int head_dim) override {
+    inv_freq_ = inv_freq;
+    head_dim_ = head_dim;
+  }
+
+  void embedding(void* out, const Weight& table, const int32_t* ids, int n) override {
+    cpu::embedding(pool_, f(out), table, ids, n);
+  }
+  void rms_norm(void* out, const void* x, const Weight& w, int n, float eps) override {
+    cpu::rms_norm(pool_, f(out), cf(x), w, n, eps);
+  }
+  void matmul(void* out, const void* x, int m, const Weight& w, const Weight* bias, Epilogue e) override {
+    cpu::matmul(pool_, f(out), cf(x), m, w, bias, e == Epilogue::Add);
+  }
+  void rope_table(float* table, const int32_t* pos, int n) override {
+    cpu::rope_table(pool_, table, pos, n, inv_freq_.data(), head_dim_);
+  }
+  void rope(void* x, int n, int n_heads, const float* table) override {
+    cpu::rope(pool_, f(x), n, n_heads, head_dim_, table);
+  }
+  void kv_store(const void* k, const void* v, const KvDst* dst, int n, int kv_dim, int layer) override {
+    cpu::kv_store(pool_, cf(k), cf(v), dst, n, kv_dim, layer);
+  }
+  void attention(void* out, const void* q, const AttnArgs& a) override { cpu::attention(pool_, f(out), cf(q), a); }
+  void swiglu(void* out, const void* gate, const void* up, int64_t n) override {
+    cpu::swiglu(pool_, f(out), cf(gate), cf(up), n);
+  }
+  void gather_rows(void* out, const void* x, const int32_t* rows, int n, int dim) override {
+    cpu::gather_rows(pool_, f(out), cf(x), rows, n, dim);
+  }
+
+ private:
+  static float* f(void* p) { return static_cast<float*>(p); }
+  static const float* cf(const void* p) { return static_cast<const float*>(p); }
+
+  cpu::ThreadPool pool_;
+  std::vector<double> inv_freq_;
+  int head_dim_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int threads) {
+  if (threads < 1 || threads > 1024)
+    throw Error(str("option threads must be an integer from 1 to 1024, got ", threads));
+  return std::make_unique<CpuBackend>(threads);
+}
+
+}  // namespace focus

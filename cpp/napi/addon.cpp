@@ -1,0 +1,526 @@
+// N-API binding: the only file set that includes napi.h. Mirrors
+// typings/native.d.ts one to one.
+//
+// Every native object is held through a shared_ptr, by its JS wrapper and by
+// any asynchronous run that uses it, so dispose() or garbage collection during
+// a run frees the memory when the run ends, never under it.
+#include <napi.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../core/error.h"
+#include "../core/model.h"
+
+namespace focus::napi {
+
+namespace {
+
+const char* const kVersion = "0.1.0";
+
+// Turns a C++ exception into a JS Error; OutOfMemory keeps its numbers.
+Napi::Error to_js_error(Napi::Env env, const std::exception_ptr& ep) {
+  try {
+    std::rethrow_exception(ep);
+  } catch (const OutOfMemory& e) {
+    Napi::Error err = Napi::Error::New(env, e.what());
+    err.Set("code", "ERR_FOCUSLLM_OUT_OF_MEMORY");
+    err.Set("bytesNeeded", Napi::Number::New(env, double(e.needed)));
+    err.Set("bytesAvailable", Napi::Number::New(env, double(e.available)));
+    return err;
+  } catch (const Cancelled& e) {
+    Napi::Error err = Napi::Error::New(env, e.what());
+    err.Set("name", "AbortError");
+    err.Set("code", "ABORT_ERR");
+    return err;
+  } catch (const std::bad_alloc&) {
+    Napi::Error err = Napi::Error::New(env, "out of memory (a host allocation failed)");
+    err.Set("code", "ERR_FOCUSLLM_OUT_OF_MEMORY");
+    return err;
+  } catch (const std::exception& e) {
+    return Napi::Error::New(env, e.what());
+  } catch (...) {
+    return Napi::Error::New(env, "unknown native error");
+  }
+}
+
+// Runs fn, converting C++ exceptions to a thrown JS Error.
+template <class F>
+Napi::Value guard(Napi::Env env, F&& fn) {
+  try {
+    return fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (...) {
+    to_js_error(env, std::current_exception()).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
+int int_option(const Napi::Object& o, const char* key, int dflt, int lo, int hi) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  if (!v.IsNumber()) throw Error(str("option ", key, " must be a number"));
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d == double(int64_t(d))) || d < lo || d > hi)
+    throw Error(str("option ", key, " must be an integer from ", lo, " to ", hi, ", got ", d));
+  return int(d);
+}
+
+Napi::Object config_to_js(Napi::Env env, const ModelConfig& c) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("vocabSize", c.vocab_size);
+  o.Set("hiddenSize", c.hidden_size);
+  o.Set("intermediateSize", c.intermediate_size);
+  o.Set("numLayers", c.n_layers);
+  o.Set("numHeads", c.n_heads);
+  o.Set("numKvHeads", c.n_kv_heads);
+  o.Set("headDim", c.head_dim);
+  o.Set("rmsNormEps", c.rms_norm_eps);
+  o.Set("ropeTheta", c.rope_theta);
+  o.Set("ropeScaling", c.rope_scaling == RopeScaling::Linear   ? "linear"
+                       : c.rope_scaling == RopeScaling::Llama3 ? "llama3"
+                                                               : "none");
+  o.Set("ropeFactor", c.rope_factor);
+  o.Set("tieWordEmbeddings", c.tie_word_embeddings);
+  o.Set("attentionBias", c.attention_bias);
+  o.Set("bosTokenId", c.bos_token_id);
+  Napi::Array eos = Napi::Array::New(env, c.eos_token_ids.size());
+  for (size_t i = 0; i < c.eos_token_ids.size(); ++i) eos.Set(uint32_t(i), c.eos_token_ids[i]);
+  o.Set("eosTokenIds", eos);
+  o.Set("maxPositionEmbeddings", c.max_position_embeddings);
+  Napi::Array bp = Napi::Array::New(env, c.beacon_param.size());
+  for (size_t i = 0; i < c.beacon_param.size(); ++i) bp.Set(uint32_t(i), c.beacon_param[i]);
+  o.Set("beaconParam", c.has_beacon_param ? Napi::Value(bp) : env.Null());
+  o.Set("torchDtype", c.torch_dtype);
+  return o;
+}
+
+DType parse_dtype(const std::string& s, DType act) {
+  if (s == "f32") return DType::F32;
+  if (s == "f16") return DType::F16;
+  if (s == "bf16") return DType::BF16;
+  if (s == "act") return act;
+  throw Error(str("cache dtype must be one of f32, f16, bf16, got '", s, "'"));
+}
+
+const char* dtype_js(DType t) { return t == DType::F32 ? "f32" : t == DType::F16 ? "f16" : "bf16"; }
+
+}  // namespace
+
+// Constructors per environment (worker threads each have their own), kept as
+// instance data rather than statics so nothing outlives its environment.
+struct AddonData {
+  Napi::FunctionReference run_control, kv_pool, candidate_set, model;
+};
+static AddonData& data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+
+// ---- RunControl -----------------------------------------------------------------
+
+class RunControlWrap : public Napi::ObjectWrap<RunControlWrap> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function f = DefineClass(env, "RunControl",
+                                   {InstanceMethod("cancel", &RunControlWrap::Cancel),
+                                    InstanceAccessor("cancelled", &RunControlWrap::Cancelled, nullptr),
+                                    InstanceAccessor("tokensDone", &RunControlWrap::Done, nullptr),
+                                    InstanceAccessor("tokensTotal", &RunControlWrap::Total, nullptr)});
+    data(env).run_control = Napi::Persistent(f);
+    exports.Set("RunControl", f);
+  }
+  explicit RunControlWrap(const Napi::CallbackInfo& info)
+      : Napi::ObjectWrap<RunControlWrap>(info), ctl(std::make_shared<RunControl>()) {}
+
+  std::shared_ptr<RunControl> ctl;
+
+ private:
+  Napi::Value Cancel(const Napi::CallbackInfo& info) {
+    ctl->cancel = true;
+    return info.Env().Undefined();
+  }
+  Napi::Value Cancelled(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), ctl->cancel.load()); }
+  Napi::Value Done(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(ctl->tokens_done)); }
+  Napi::Value Total(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(ctl->tokens_total)); }
+};
+
+// ---- KvPool / CandidateSet --------------------------------------------------------
+
+class KvPoolWrap : public Napi::ObjectWrap<KvPoolWrap> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function f = DefineClass(env, "KvPool",
+                                   {InstanceMethod("length", &KvPoolWrap::Length),
+                                    InstanceMethod("truncate", &KvPoolWrap::Truncate),
+                                    InstanceMethod("dispose", &KvPoolWrap::Dispose),
+                                    InstanceAccessor("slots", &KvPoolWrap::Slots, nullptr),
+                                    InstanceAccessor("capacity", &KvPoolWrap::Capacity, nullptr),
+                                    InstanceAccessor("bytes", &KvPoolWrap::Bytes, nullptr),
+                                    InstanceAccessor("dtype", &KvPoolWrap::Dtype, nullptr),
+                                    InstanceAccessor("disposed", &KvPoolWrap::Disposed, nullptr)});
+    data(env).kv_pool = Napi::Persistent(f);
+    exports.Set("KvPool", f);
+  }
+  explicit KvPoolWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<KvPoolWrap>(info) {}
+
+  std::shared_ptr<KvPool> pool;
+
+  KvPool& get() const {
+    if (!pool) throw Error("this KV cache pool has been disposed");
+    return *pool;
+  }
+
+ private:
+  int slot_arg(const Napi::CallbackInfo& info) {
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Error("slot must be a number");
+    int s = info[0].As<Napi::Number>().Int32Value();
+    if (s < 0 || s >= get().n_slot()) throw Error(str("slot ", s, " is out of range (pool of ", get().n_slot(), ")"));
+    return s;
+  }
+  Napi::Value Length(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&]() -> Napi::Value {
+      return Napi::Number::New(info.Env(), get().length[size_t(slot_arg(info))]);
+    });
+  }
+  Napi::Value Truncate(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&]() -> Napi::Value {
+      int s = slot_arg(info);
+      if (info.Length() < 2 || !info[1].IsNumber()) throw Error("truncate(slot, length): length must be a number");
+      int n = info[1].As<Napi::Number>().Int32Value();
+      if (n < 0 || n > get().length[size_t(s)])
+        throw Error(str("truncate: length ", n, " must be between 0 and the cached ", get().length[size_t(s)]));
+      get().length[size_t(s)] = n;
+      return info.Env().Undefined();
+    });
+  }
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    pool.reset();
+    return info.Env().Undefined();
+  }
+  Napi::Value Slots(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), pool ? pool->n_slot() : 0); }
+  Napi::Value Capacity(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), pool ? pool->capacity() : 0);
+  }
+  Napi::Value Bytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), pool ? double(pool->bytes()) : 0);
+  }
+  Napi::Value Dtype(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), pool ? dtype_js(pool->dtype()) : "");
+  }
+  Napi::Value Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !pool); }
+};
+
+class CandidateSetWrap : public Napi::ObjectWrap<CandidateSetWrap> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function f = DefineClass(env, "CandidateSet",
+                                   {InstanceMethod("dispose", &CandidateSetWrap::Dispose),
+                                    InstanceMethod("filled", &CandidateSetWrap::Filled),
+                                    InstanceAccessor("slots", &CandidateSetWrap::Slots, nullptr),
+                                    InstanceAccessor("bytes", &CandidateSetWrap::Bytes, nullptr),
+                                    InstanceAccessor("disposed", &CandidateSetWrap::Disposed, nullptr)});
+    data(env).candidate_set = Napi::Persistent(f);
+    exports.Set("CandidateSet", f);
+  }
+  explicit CandidateSetWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CandidateSetWrap>(info) {}
+
+  std::shared_ptr<CandidateSet> set;
+
+  CandidateSet& get() const {
+    if (!set) throw Error("this candidate set has been disposed");
+    return *set;
+  }
+
+ private:
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    set.reset();
+    return info.Env().Undefined();
+  }
+  Napi::Value Filled(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&]() -> Napi::Value {
+      int n = 0;
+      for (uint8_t f : get().filled) n += f;
+      return Napi::Number::New(info.Env(), n);
+    });
+  }
+  Napi::Value Slots(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), set ? set->n_slot() : 0); }
+  Napi::Value Bytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), set ? double(set->bytes()) : 0);
+  }
+  Napi::Value Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !set); }
+};
+
+// ---- Model ---------------------------------------------------------------------
+
+class RunWorker;
+
+class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function f =
+        DefineClass(env, "Model",
+                    {InstanceMethod("run", &ModelWrap::Run), InstanceMethod("createKvPool", &ModelWrap::CreateKvPool),
+                     InstanceMethod("createCandidateSet", &ModelWrap::CreateCandidateSet),
+                     InstanceMethod("dispose", &ModelWrap::Dispose),
+                     InstanceAccessor("disposed", &ModelWrap::Disposed, nullptr)});
+    data(env).model = Napi::Persistent(f);
+    exports.Set("Model", f);
+  }
+  explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {}
+
+  std::shared_ptr<Model> model;
+
+  Model& get() const {
+    if (!model) throw Error("this model has been disposed");
+    return *model;
+  }
+
+ private:
+  Napi::Value Run(const Napi::CallbackInfo& info);
+  Napi::Value CreateKvPool(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&]() -> Napi::Value {
+      Model& m = get();
+      if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsString())
+        throw Error("createKvPool(slots, capacity, dtype) expects two numbers and a dtype string");
+      int slots = info[0].As<Napi::Number>().Int32Value(), cap = info[1].As<Napi::Number>().Int32Value();
+      DType t = parse_dtype(info[2].As<Napi::String>().Utf8Value(), m.backend().act_dtype());
+      if (m.backend().name() != "cpu" && t != m.backend().act_dtype())
+        throw Error(str("the ", m.backend().name(), " backend keeps caches in ", dtype_js(m.backend().act_dtype())));
+      auto pool = std::make_shared<KvPool>(m.backend_ptr(), m.config(), slots, cap, t);
+      Napi::Object o = data(info.Env()).kv_pool.New({});
+      KvPoolWrap::Unwrap(o)->pool = std::move(pool);
+      return o;
+    });
+  }
+  Napi::Value CreateCandidateSet(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&]() -> Napi::Value {
+      Model& m = get();
+      if (info.Length() < 1 || !info[0].IsNumber()) throw Error("createCandidateSet(slots) expects a number");
+      auto set = std::make_shared<CandidateSet>(m.backend_ptr(), m.config(), info[0].As<Napi::Number>().Int32Value());
+      Napi::Object o = data(info.Env()).candidate_set.New({});
+      CandidateSetWrap::Unwrap(o)->set = std::move(set);
+      return o;
+    });
+  }
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    model.reset();
+    return info.Env().Undefined();
+  }
+  Napi::Value Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !model); }
+};
+
+// Off-main-thread work with a promise; exceptions become rejections.
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  explicit PromiseWorker(Napi::Env env) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      work();
+    } catch (...) {
+      error_ = std::current_exception();
+      SetError("failed");  // replaced in OnError
+    }
+  }
+  void OnError(const Napi::Error&) override {
+    Napi::HandleScope scope(Env());
+    deferred_.Reject(to_js_error(Env(), error_).Value());
+  }
+  virtual void work() = 0;
+
+  Napi::Promise::Deferred deferred_;
+  std::exception_ptr error_;
+};
+
+class LoadWorker : public PromiseWorker {
+ public:
+  LoadWorker(Napi::Env env, std::string dir, std::string backend, int threads, int device, int max_batch)
+      : PromiseWorker(env), dir_(std::move(dir)), backend_(std::move(backend)), threads_(threads), device_(device),
+        max_batch_(max_batch) {}
+
+ protected:
+  void work() override {
+    std::shared_ptr<Backend> be;
+    if (backend_ == "cpu") be = make_cpu_backend(threads_);
+    else be = make_cuda_backend(device_);
+    ModelOptions opts;
+    opts.max_batch_tokens = max_batch_;
+    model_ = std::make_shared<Model>(dir_, be, opts);
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::Object o = data(env).model.New({});
+    ModelWrap::Unwrap(o)->model = model_;
+    const ModelInfo& mi = model_->info();
+    o.Set("config", config_to_js(env, model_->config()));
+    Napi::Object info = Napi::Object::New(env);
+    info.Set("parameters", double(mi.n_params));
+    info.Set("candidateParameters", double(mi.n_candidate_params));
+    info.Set("dtype", mi.dtype);
+    info.Set("fileBytes", double(mi.file_bytes));
+    info.Set("backendWeightBytes", double(mi.backend_weight_bytes));
+    Napi::Array cp = Napi::Array::New(env, mi.candidate_present.size());
+    for (size_t i = 0; i < mi.candidate_present.size(); ++i) cp.Set(uint32_t(i), mi.candidate_present[i]);
+    info.Set("candidateProjections", cp);
+    info.Set("actDtype", dtype_js(model_->backend().act_dtype()));
+    info.Set("maxBatchTokens", model_->max_batch_tokens());
+    o.Set("info", info);
+    o.Set("backend", model_->backend().name());
+    o.Set("backendDescription", model_->backend().description());
+    deferred_.Resolve(o);
+  }
+
+ private:
+  std::string dir_, backend_;
+  int threads_, device_, max_batch_;
+  std::shared_ptr<Model> model_;
+};
+
+class RunWorker : public PromiseWorker {
+ public:
+  RunWorker(Napi::Env env, std::shared_ptr<Model> m, std::vector<SeqRun> batch,
+            std::vector<std::shared_ptr<void>> keep, std::shared_ptr<RunControl> ctl)
+      : PromiseWorker(env), model_(std::move(m)), batch_(std::move(batch)), keep_(std::move(keep)),
+        ctl_(std::move(ctl)) {}
+
+ protected:
+  void work() override { logits_ = model_->run(batch_, ctl_.get()); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, logits_.size() * 4);
+    if (!logits_.empty()) std::memcpy(buf.Data(), logits_.data(), logits_.size() * 4);
+    deferred_.Resolve(Napi::Float32Array::New(env, logits_.size(), buf, 0));
+  }
+
+ private:
+  std::shared_ptr<Model> model_;
+  std::vector<SeqRun> batch_;
+  std::vector<std::shared_ptr<void>> keep_;  // pools and sets the batch points into
+  std::shared_ptr<RunControl> ctl_;
+  std::vector<float> logits_;
+};
+
+Napi::Value ModelWrap::Run(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Model& m = get();
+    if (info.Length() < 1 || !info[0].IsArray()) throw Error("run(batch) expects an array of sequences");
+    Napi::Array arr = info[0].As<Napi::Array>();
+    std::vector<SeqRun> batch(arr.Length());
+    std::vector<std::shared_ptr<void>> keep;
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      const std::string where = str("sequence ", i, " of the batch: ");
+      Napi::Value item = arr.Get(i);
+      if (!item.IsObject()) throw Error(where + "not an object");
+      Napi::Object o = item.As<Napi::Object>();
+      SeqRun& s = batch[i];
+      Napi::Value tv = o.Get("tokens");
+      if (!tv.IsTypedArray() || tv.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+        throw Error(where + "tokens must be an Int32Array");
+      Napi::Int32Array ta = tv.As<Napi::Int32Array>();
+      s.tokens.assign(ta.Data(), ta.Data() + ta.ElementLength());
+      Napi::Value pv = o.Get("pool");
+      if (!pv.IsUndefined() && !pv.IsNull()) {
+        if (!pv.IsObject() || !pv.As<Napi::Object>().InstanceOf(data(env).kv_pool.Value()))
+          throw Error(where + "pool must be a KvPool");
+        auto& sp = KvPoolWrap::Unwrap(pv.As<Napi::Object>())->pool;
+        if (!sp) throw Error(where + "its KV cache pool has been disposed");
+        s.pool = sp.get();
+        keep.push_back(sp);
+        s.slot = int_option(o, "slot", -1, 0, 1 << 30);
+      }
+      auto set_of = [&](const char* key) -> CandidateSet* {
+        Napi::Value v = o.Get(key);
+        if (v.IsUndefined() || v.IsNull()) return nullptr;
+        if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(data(env).candidate_set.Value()))
+          throw Error(str(where, key, " must be a CandidateSet"));
+        auto& sp = CandidateSetWrap::Unwrap(v.As<Napi::Object>())->set;
+        if (!sp) throw Error(str(where, "its ", key, " candidate set has been disposed"));
+        keep.push_back(sp);
+        return sp.get();
+      };
+      s.prefix = set_of("prefix");
+      if (s.prefix) s.n_prefix = int_option(o, "nPrefix", 0, 1, 1 << 30);
+      s.cand = set_of("cand");
+      if (s.cand) s.cand_slot = int_option(o, "candSlot", -1, 0, 1 << 30);
+      s.logits = LogitsMode(int_option(o, "logits", 0, 0, 2));
+    }
+    std::shared_ptr<RunControl> ctl;
+    if (info.Length() >= 2 && info[1].IsObject() && info[1].As<Napi::Object>().InstanceOf(data(env).run_control.Value()))
+      ctl = RunControlWrap::Unwrap(info[1].As<Napi::Object>())->ctl;
+    else if (info.Length() >= 2 && !info[1].IsUndefined() && !info[1].IsNull())
+      throw Error("run(batch, control): control must be a RunControl");
+    auto* w = new RunWorker(env, model, std::move(batch), std::move(keep), ctl);
+    Napi::Promise p = w->promise();
+    w->Queue();
+    (void)m;
+    return p;
+  });
+}
+
+// ---- module functions -------------------------------------------------------------
+
+Napi::Value LoadModel(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    if (info.Length() < 1 || !info[0].IsString()) throw Error("loadModel(dir, options) expects a folder path");
+    Napi::Object o = info.Length() >= 2 && info[1].IsObject() ? info[1].As<Napi::Object>()
+                                                              : Napi::Object::New(info.Env());
+    std::string backend = "cpu";
+    Napi::Value b = o.Get("backend");
+    if (!b.IsUndefined()) {
+      if (!b.IsString()) throw Error("option backend must be \"cpu\" or \"cuda\"");
+      backend = b.As<Napi::String>().Utf8Value();
+      if (backend != "cpu" && backend != "cuda")
+        throw Error(str("option backend must be \"cpu\" or \"cuda\", got \"", backend, "\""));
+    }
+    int threads = int_option(o, "threads", 1, 0, 1 << 20);
+    if (threads < 1 || threads > 1024) throw Error(str("option threads must be an integer from 1 to 1024, got ", threads));
+    int device = int_option(o, "device", 0, 0, 1024);
+    int max_batch = int_option(o, "maxBatchTokens", 0, 0, 1 << 24);
+    auto* w = new LoadWorker(info.Env(), info[0].As<Napi::String>().Utf8Value(), backend, threads, device, max_batch);
+    Napi::Promise p = w->promise();
+    w->Queue();
+    return p;
+  });
+}
+
+Napi::Value ReadConfig(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    if (info.Length() < 1 || !info[0].IsString()) throw Error("readConfig(dir) expects a folder path");
+    return config_to_js(info.Env(), load_config(info[0].As<Napi::String>().Utf8Value()));
+  });
+}
+
+Napi::Value Backends(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("cpu", true);
+  Napi::Object cuda = Napi::Object::New(env);
+  cuda.Set("compiled", cuda_compiled());
+  std::string why = cuda_unavailable_reason();
+  cuda.Set("available", why.empty());
+  cuda.Set("reason", why);
+  o.Set("cuda", cuda);
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new AddonData());
+  RunControlWrap::Init(env, exports);
+  KvPoolWrap::Init(env, exports);
+  CandidateSetWrap::Init(env, exports);
+  ModelWrap::Init(env, exports);
+  exports.Set("version", kVersion);
+  exports.Set("loadModel", Napi::Function::New(env, LoadModel));
+  exports.Set("readConfig", Napi::Function::New(env, ReadConfig));
+  exports.Set("backends", Napi::Function::New(env, Backends));
+  return exports;
+}
+
+}  // namespace focus::napi
+
+static Napi::Object InitFocusllm(Napi::Env env, Napi::Object exports) { return focus::napi::Init(env, exports); }
+
+NODE_API_MODULE(focusllm, InitFocusllm)

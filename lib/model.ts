@@ -1,0 +1,191 @@
+// The public model object: load a checkpoint, run forwards, open FocusLLM
+// sessions, generate.
+import os from 'node:os';
+import path from 'node:path';
+
+import type { Model as NativeModel, NativeConfig, NativeModelInfo, NativeSeq, RunControl } from '../typings/native';
+import { native } from './native';
+import { makeSampler, type SamplingOptions } from './sampling';
+import { Session, type SessionHost, type SessionOptions } from './session';
+import type { Tokenizer } from './tokenizer/types';
+
+export type BackendName = 'cpu' | 'cuda' | 'auto';
+
+export interface LoadOptions {
+  /** "cpu", "cuda", or "auto" (CUDA when a device is usable). Default "auto". */
+  backend?: BackendName;
+  /** CPU threads (default: the available cores) */
+  threads?: number;
+  /** CUDA device index (default 0) */
+  device?: number;
+  /** rows per native micro-batch (default: 1024 on CPU, 16384 on CUDA) */
+  maxBatchTokens?: number;
+  /** load tokenizer.json from the folder when present (default true) */
+  tokenizer?: boolean;
+}
+
+export interface TokenGenerateOptions extends SamplingOptions {
+  /** at most this many new tokens (default 256) */
+  maxNewTokens?: number;
+  /** token ids that end generation (default: the model's EOS ids); the stop token is not yielded */
+  stop?: number[];
+  signal?: AbortSignal;
+  /** FocusLLM session options (chunking parameters, cache type, ...) */
+  focus?: Omit<SessionOptions, 'maxSteps'>;
+}
+
+function checkIds(ids: ArrayLike<number>, vocab: number, what = 'ids'): number[] {
+  if (!ids || typeof (ids as ArrayLike<number>).length !== 'number') throw new Error(`${what} must be an array of token ids`);
+  const out = Array.from(ids);
+  if (out.length === 0) throw new Error(`${what} is empty`);
+  out.forEach((v, i) => {
+    if (!Number.isInteger(v) || v < 0 || v >= vocab)
+      throw new Error(`${what}[${i}] = ${String(v)} is not a token id (vocabulary size ${vocab})`);
+  });
+  return out;
+}
+
+export class Model implements SessionHost {
+  private queue: Promise<unknown> = Promise.resolve();
+  private sessions = new Set<Session>();
+
+  /** @internal use loadModel() */
+  constructor(
+    readonly dir: string,
+    readonly native: NativeModel,
+    readonly tokenizer: Tokenizer | null,
+  ) {}
+
+  get config(): NativeConfig {
+    return this.native.config;
+  }
+  get info(): NativeModelInfo {
+    return this.native.info;
+  }
+  get backend(): 'cpu' | 'cuda' {
+    return this.native.backend;
+  }
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
+
+  /** Native runs, one after another (they share the model's scratch memory). */
+  run(batch: NativeSeq[], control?: RunControl): Promise<Float32Array> {
+    if (this.native.disposed) return Promise.reject(new Error('this model has been disposed'));
+    const next = this.queue.then(
+      () => this.native.run(batch, control),
+      () => this.native.run(batch, control),
+    );
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * A plain causal forward of `ids` (no chunking, no cache): the next-token
+   * logits of the last position, or with `all` those of every position,
+   * (ids.length, vocab) row-major.
+   */
+  async forward(ids: ArrayLike<number>, opts: { all?: boolean } = {}): Promise<Float32Array> {
+    const x = checkIds(ids, this.config.vocabSize);
+    return this.run([{ tokens: Int32Array.from(x), logits: opts.all ? 2 : 1 }]);
+  }
+
+  /** A FocusLLM session (native mode below minChunkedLength). */
+  createSession(opts: SessionOptions = {}): Session {
+    if (this.native.disposed) throw new Error('this model has been disposed');
+    const s = new Session(this, opts);
+    this.sessions.add(s);
+    const dispose = s.dispose.bind(s);
+    s.dispose = () => {
+      dispose();
+      this.sessions.delete(s);
+    };
+    return s;
+  }
+
+  /**
+   * Logits rows: row 0 after all of `ids`, row i after also feeding
+   * continuation[0..i-1] one token at a time (KV cache / FocusLLM steps).
+   */
+  async logits(
+    ids: ArrayLike<number>,
+    opts: { continuation?: ArrayLike<number>; focus?: SessionOptions; signal?: AbortSignal } = {},
+  ): Promise<Float32Array[]> {
+    const x = checkIds(ids, this.config.vocabSize);
+    const cont = opts.continuation ? Array.from(opts.continuation) : [];
+    if (cont.length) checkIds(cont, this.config.vocabSize, 'continuation');
+    const s = this.createSession({ ...opts.focus, maxSteps: cont.length });
+    try {
+      const rows = [await s.ingest(x, { signal: opts.signal })];
+      for (const t of cont) rows.push(await s.step(t, { signal: opts.signal }));
+      return rows;
+    } finally {
+      s.dispose();
+    }
+  }
+
+  /** Generates token ids after `ids` (an async iterator). */
+  async *generateTokens(ids: ArrayLike<number>, opts: TokenGenerateOptions = {}): AsyncGenerator<number> {
+    const x = checkIds(ids, this.config.vocabSize);
+    const maxNew = opts.maxNewTokens ?? 256;
+    if (!Number.isInteger(maxNew) || maxNew < 0)
+      throw new Error(`option maxNewTokens must be a non-negative integer, got ${String(opts.maxNewTokens)}`);
+    const stop = new Set(opts.stop ?? this.config.eosTokenIds);
+    const sample = makeSampler(opts);
+    if (maxNew === 0) return;
+    const s = this.createSession({ ...opts.focus, maxSteps: maxNew });
+    try {
+      let logits = await s.ingest(x, { signal: opts.signal });
+      for (let n = 0; ; ) {
+        const tok = sample(logits);
+        if (stop.has(tok)) return;
+        yield tok;
+        if (++n >= maxNew) return;
+        logits = await s.step(tok, { signal: opts.signal });
+      }
+    } finally {
+      s.dispose();
+    }
+  }
+
+  /** Frees the model and every session opened on it. */
+  dispose(): void {
+    for (const s of [...this.sessions]) s.dispose();
+    this.native.dispose();
+  }
+}
+
+/** Loads a checkpoint folder (config.json + safetensors [+ tokenizer.json]). */
+export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Model> {
+  if (typeof dir !== 'string' || dir.length === 0) throw new Error('loadModel(dir): dir must be a folder path');
+  const addon = native();
+  let backend = opts.backend ?? 'auto';
+  if (!['cpu', 'cuda', 'auto'].includes(backend))
+    throw new Error(`option backend must be "cpu", "cuda" or "auto", got ${JSON.stringify(opts.backend)}`);
+  if (backend === 'auto') backend = addon.backends().cuda.available ? 'cuda' : 'cpu';
+  if (backend === 'cuda') {
+    const c = addon.backends().cuda;
+    if (!c.available) throw new Error(`backend "cuda" is not usable: ${c.reason}`);
+  }
+  const threads = opts.threads ?? Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 1024)
+    throw new Error(`option threads must be an integer from 1 to 1024, got ${String(opts.threads)}`);
+  const abs = path.resolve(dir);
+  const nm = await addon.loadModel(abs, {
+    backend: backend as 'cpu' | 'cuda',
+    threads,
+    device: opts.device ?? 0,
+    maxBatchTokens: opts.maxBatchTokens ?? 0,
+  });
+  let tok: Tokenizer | null = null;
+  if (opts.tokenizer !== false) {
+    try {
+      const { loadTokenizer } = await import('./tokenizer/index.js');
+      tok = await loadTokenizer(abs);
+    } catch (e) {
+      nm.dispose();
+      throw e;
+    }
+  }
+  return new Model(abs, nm, tok);
+}

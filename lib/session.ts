@@ -1,0 +1,306 @@
+// A FocusLLM inference session over one input: ingest(ids) gives the next-token
+// logits, step(id) appends one token and gives the next. Follows DESIGN.md
+// section 1 to the letter; the native side runs whole batched steps.
+import type {
+  CandidateSet,
+  KvPool,
+  Model as NativeModel,
+  NativeDtype,
+  NativeSeq,
+  RunControl,
+} from '../typings/native';
+import { native } from './native';
+import { type FocusParams, type Plan, planIngest, resolveFocusParams } from './plan';
+
+export type CacheType = 'auto' | NativeDtype;
+
+export interface SessionOptions extends Partial<FocusParams> {
+  /** start token (default: the model's bos_token_id) */
+  bosId?: number;
+  /** Steps the session must be able to take after ingest (sizes the caches up front). Default 256. */
+  maxSteps?: number;
+  /**
+   * Keep every chunk's KV cache (needed to step). false: keep only the
+   * candidate KVs, for scoring the ingest logits alone. Default true.
+   */
+  keepChunkCaches?: boolean;
+  /**
+   * Storage of the chunk caches. "auto" (default): the weights' 16-bit type
+   * when the weights are 16-bit, else float32 (on CUDA: the backend's type).
+   */
+  cacheType?: CacheType;
+}
+
+export interface IngestProgress {
+  phase: 'chunks' | 'local';
+  chunksDone: number;
+  chunksTotal: number;
+  tokensDone: number;
+  tokensTotal: number;
+}
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  onProgress?: (p: IngestProgress) => void;
+}
+
+/** What a session holds in native memory, in bytes. */
+export interface SessionMemory {
+  chunkCaches: number;
+  candidates: number;
+  localCache: number;
+}
+
+/** The parts of the model a session needs (lib/model.ts implements it). */
+export interface SessionHost {
+  readonly native: NativeModel;
+  /** serialised native runs */
+  run(batch: NativeSeq[], control?: RunControl): Promise<Float32Array>;
+}
+
+function abortError(signal: AbortSignal): Error {
+  const r = signal.reason;
+  if (r instanceof Error) return r;
+  const e = new Error('the operation was aborted');
+  e.name = 'AbortError';
+  return e;
+}
+
+export class Session {
+  readonly params: FocusParams;
+  readonly bosId: number;
+  readonly maxSteps: number;
+  readonly keepChunkCaches: boolean;
+  readonly cacheType: CacheType;
+
+  private plan: Plan | null = null;
+  private pool: KvPool | null = null;   // chunk caches (focus) or the sequence's cache (native)
+  private cands: CandidateSet | null = null;
+  private local: number[] = [];         // focus: the local sequence, grown by each step
+  private last = -1;                    // focus: the previous last token
+  private steps = 0;
+  private busy = false;
+  private disposed = false;
+
+  constructor(
+    private readonly host: SessionHost,
+    opts: SessionOptions = {},
+  ) {
+    const { bosId, maxSteps, keepChunkCaches, cacheType, ...focus } = opts;
+    this.params = resolveFocusParams(focus);
+    const cfg = host.native.config;
+    this.bosId = bosId ?? cfg.bosTokenId;
+    if (!Number.isInteger(this.bosId) || this.bosId < 0 || this.bosId >= cfg.vocabSize)
+      throw new Error(`option bosId must be a token id below ${cfg.vocabSize}, got ${String(bosId)}`);
+    this.maxSteps = maxSteps ?? 256;
+    if (!Number.isInteger(this.maxSteps) || this.maxSteps < 0)
+      throw new Error(`option maxSteps must be a non-negative integer, got ${String(maxSteps)}`);
+    this.keepChunkCaches = keepChunkCaches ?? true;
+    if (typeof this.keepChunkCaches !== 'boolean') throw new Error('option keepChunkCaches must be a boolean');
+    this.cacheType = cacheType ?? 'auto';
+    if (!['auto', 'f32', 'f16', 'bf16'].includes(this.cacheType))
+      throw new Error(`option cacheType must be auto, f32, f16 or bf16, got ${String(cacheType)}`);
+  }
+
+  /** 'native' or 'focus' once ingested, else null. */
+  get mode(): 'native' | 'focus' | null {
+    return this.plan?.mode ?? null;
+  }
+
+  /** Number of chunks of the ingested input (0 in native mode). */
+  get chunks(): number {
+    return this.plan?.mode === 'focus' ? this.plan.chunks.length : 0;
+  }
+
+  get stepsTaken(): number {
+    return this.steps;
+  }
+
+  get memory(): SessionMemory {
+    const m = { chunkCaches: 0, candidates: 0, localCache: 0 };
+    if (this.pool && !this.pool.disposed) {
+      if (this.plan?.mode === 'native') m.localCache = this.pool.bytes;
+      else m.chunkCaches = this.pool.bytes;
+    }
+    if (this.cands && !this.cands.disposed) m.candidates = this.cands.bytes;
+    return m;
+  }
+
+  /** Chunk-cache storage type this session uses for the model. */
+  resolvedCacheType(): NativeDtype {
+    const info = this.host.native.info;
+    if (this.host.native.backend !== 'cpu') return info.actDtype;
+    if (this.cacheType !== 'auto') return this.cacheType;
+    return info.dtype === 'BF16' ? 'bf16' : info.dtype === 'F16' ? 'f16' : 'f32';
+  }
+
+  /** Ingests input ids; resolves with the next-token logits (vocab floats). */
+  async ingest(ids: ArrayLike<number>, opts: RunOptions = {}): Promise<Float32Array> {
+    const x = this.checkIds(ids, 'ids');
+    return this.exclusive(async () => {
+      this.release();
+      this.steps = 0;
+      opts.signal?.throwIfAborted();
+      const plan = planIngest(x, this.params, this.bosId);
+      this.plan = plan;
+      try {
+        if (plan.mode === 'native') {
+          this.local = plan.local.slice();
+          this.pool = this.host.native.createKvPool(1, plan.local.length + this.maxSteps, 'act');
+          return await this.runWith(
+            [{ tokens: Int32Array.from(plan.local), pool: this.pool, slot: 0, logits: 1 }],
+            opts,
+            'local',
+            0,
+          );
+        }
+        const k = plan.chunks.length;
+        const P = plan.prompt.length;
+        // Size everything before any work: an Error names the bytes if it does not fit.
+        this.cands = this.host.native.createCandidateSet(k);
+        if (this.keepChunkCaches) {
+          const longest = Math.max(...plan.chunks.map((c) => c.length)) + P;
+          this.pool = this.host.native.createKvPool(k, longest + this.maxSteps, this.resolvedCacheType());
+        }
+        // Every chunk with the dynamic prompt appended, as one batched call; the
+        // last token (the prompt's last) of each is its candidate.
+        const chunkSeqs: NativeSeq[] = plan.chunks.map((c, i) => ({
+          tokens: Int32Array.from([...c, ...plan.prompt]),
+          ...(this.pool ? { pool: this.pool, slot: i } : {}),
+          cand: this.cands!,
+          candSlot: i,
+        }));
+        await this.runWith(chunkSeqs, opts, 'chunks', k);
+        this.local = plan.local.slice();
+        this.last = x[x.length - 1];
+        return await this.runLocal(opts);
+      } catch (e) {
+        this.release();
+        this.plan = null;
+        throw e;
+      }
+    });
+  }
+
+  /** Appends token `id`; resolves with the next-token logits. */
+  async step(id: number, opts: RunOptions = {}): Promise<Float32Array> {
+    const vocab = this.host.native.config.vocabSize;
+    if (!Number.isInteger(id) || id < 0 || id >= vocab)
+      throw new Error(`token id ${String(id)} is out of range (vocabulary size ${vocab})`);
+    return this.exclusive(async () => {
+      const plan = this.plan;
+      if (!plan) throw new Error('step() before ingest(): ingest an input first');
+      if (this.steps >= this.maxSteps)
+        throw new Error(`this session was sized for ${this.maxSteps} steps (option maxSteps); create it with more`);
+      opts.signal?.throwIfAborted();
+      if (plan.mode === 'native') {
+        const logits = await this.runWith(
+          [{ tokens: Int32Array.of(id), pool: this.pool!, slot: 0, logits: 1 }],
+          opts,
+          'local',
+          0,
+        );
+        this.local.push(id);
+        this.steps++;
+        return logits;
+      }
+      if (!this.pool)
+        throw new Error('this session kept no chunk caches (keepChunkCaches: false): it can only score the ingest logits');
+      // Parallel candidate decoding: every chunk runs [last, y] on its cache;
+      // y is the new candidate, last becomes an ordinary cached token.
+      const k = plan.chunks.length;
+      const seqs: NativeSeq[] = [];
+      for (let i = 0; i < k; i++)
+        seqs.push({ tokens: Int32Array.of(this.last, id), pool: this.pool, slot: i, cand: this.cands!, candSlot: i });
+      await this.runWith(seqs, opts, 'chunks', k);
+      this.local.push(id);
+      this.last = id;
+      this.steps++;
+      return this.runLocal(opts);
+    });
+  }
+
+  /** Frees the session's native memory. The session can ingest again. */
+  dispose(): void {
+    this.release();
+    this.plan = null;
+    this.disposed = true;
+  }
+
+  private runLocal(opts: RunOptions): Promise<Float32Array> {
+    // The local sequence, recomputed in full over the k candidates (they all
+    // changed), positions k.. after the candidates' 0..k-1.
+    const k = (this.plan as Extract<Plan, { mode: 'focus' }>).chunks.length;
+    return this.runWith(
+      [{ tokens: Int32Array.from(this.local), prefix: this.cands!, nPrefix: k, logits: 1 }],
+      opts,
+      'local',
+      k,
+    );
+  }
+
+  private async runWith(
+    batch: NativeSeq[],
+    opts: RunOptions,
+    phase: IngestProgress['phase'],
+    chunksTotal: number,
+  ): Promise<Float32Array> {
+    const { signal, onProgress } = opts;
+    signal?.throwIfAborted();
+    const addon = native();
+    const control = new addon.RunControl();
+    const onAbort = () => control.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const report = () => {
+      if (!onProgress) return;
+      const total = control.tokensTotal;
+      const done = control.tokensDone;
+      const chunksDone = phase === 'chunks' && total > 0 ? Math.floor((chunksTotal * done) / total) : 0;
+      onProgress({ phase, chunksDone, chunksTotal, tokensDone: done, tokensTotal: total });
+    };
+    const timer = onProgress ? setInterval(report, 100) : undefined;
+    try {
+      const out = await this.host.run(batch, control);
+      report();
+      return out;
+    } catch (e) {
+      if (signal?.aborted) throw abortError(signal);
+      throw e;
+    } finally {
+      if (timer) clearInterval(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private checkIds(ids: ArrayLike<number>, what: string): number[] {
+    if (this.disposed) throw new Error('this session has been disposed');
+    if (!ids || typeof ids.length !== 'number') throw new Error(`${what} must be an array of token ids`);
+    const vocab = this.host.native.config.vocabSize;
+    const out = Array.from(ids);
+    for (let i = 0; i < out.length; i++) {
+      const v = out[i];
+      if (!Number.isInteger(v) || v < 0 || v >= vocab)
+        throw new Error(`${what}[${i}] = ${String(v)} is not a token id (vocabulary size ${vocab})`);
+    }
+    if (out.length === 0) throw new Error(`${what} is empty`);
+    return out;
+  }
+
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.disposed) throw new Error('this session has been disposed');
+    if (this.busy) throw new Error('a session runs one ingest or step at a time: await the previous call');
+    this.busy = true;
+    try {
+      return await fn();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private release(): void {
+    this.pool?.dispose();
+    this.cands?.dispose();
+    this.pool = null;
+    this.cands = null;
+  }
+}

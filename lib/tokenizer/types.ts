@@ -1,0 +1,30 @@
+// The tokenizer contract the rest of the package relies on (lib/tokenizer/index.ts implements it).
+
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
+
+/** Turns token ids into text pieces that never split a UTF-8 character. */
+export interface StreamDecoder {
+  /** Feeds one token; returns the text it completes (possibly ''). */
+  push(id: number): string;
+  /** Returns what is left (an incomplete character becomes U+FFFD). */
+  flush(): string;
+}
+
+export interface Tokenizer {
+  readonly vocabSize: number;
+  /** BOS id, or null when the tokenizer has none */
+  readonly bosId: number | null;
+  readonly eosIds: number[];
+  /** tokenizer_config.json's add_bos_token (encode adds BOS when true) */
+  readonly addBos: boolean;
+  /** Ids of `text`; BOS is added when addSpecial (default true) and the config asks for it. */
+  encode(text: string, opts?: { addSpecial?: boolean }): number[];
+  decode(ids: ArrayLike<number>, opts?: { skipSpecial?: boolean }): string;
+  streamDecoder(opts?: { skipSpecial?: boolean }): StreamDecoder;
+  readonly hasChatTemplate: boolean;
+  /** Renders messages with the checkpoint's chat template; throws when it has none. */
+  applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string;
+}

@@ -1,0 +1,1 @@
+// Keeps the test kit non-empty when common/ holds nothing else.

@@ -1,0 +1,36 @@
+# Standalone C++ tests and benchmarks (FOCUSLLM_BUILD_TESTS=ON). They link the
+# engine library only (no Node.js), so they also run on the GPU machine.
+#
+#   test/cpp/<name>_test.cpp   -> executable <name>_test   (registered with ctest)
+#   test/cpp/<name>_test.cu    -> executable <name>_test   (CUDA builds only)
+#   bench/cpp/<name>.cpp       -> executable bench_<name>
+#   bench/cpp/<name>.cu        -> executable bench_<name>  (CUDA builds only)
+# test/cpp/common/*.cpp is linked into every one of them.
+enable_testing()
+file(GLOB _focus_test_common CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/test/cpp/common/*.cpp)
+add_library(focusllm_testkit STATIC ${_focus_test_common} ${CMAKE_SOURCE_DIR}/test/cpp/common/empty.cpp)
+target_include_directories(focusllm_testkit PUBLIC ${CMAKE_SOURCE_DIR}/cpp ${CMAKE_SOURCE_DIR}/test/cpp)
+target_link_libraries(focusllm_testkit PUBLIC focusllm_core)
+target_compile_definitions(focusllm_testkit PUBLIC FOCUSLLM_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+
+file(GLOB _focus_tests CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/test/cpp/*_test.cpp)
+file(GLOB _focus_benches CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/bench/cpp/*.cpp)
+if(FOCUSLLM_WITH_CUDA)
+  file(GLOB _focus_cuda_tests CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/test/cpp/*_test.cu)
+  file(GLOB _focus_cuda_benches CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/bench/cpp/*.cu)
+  list(APPEND _focus_tests ${_focus_cuda_tests})
+  list(APPEND _focus_benches ${_focus_cuda_benches})
+endif()
+foreach(src ${_focus_tests})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src})
+  target_link_libraries(${name} PRIVATE focusllm_testkit)
+  add_test(NAME ${name} COMMAND ${name} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  # Exit code 77 = skipped (e.g. no GPU), reported as such by ctest.
+  set_tests_properties(${name} PROPERTIES SKIP_RETURN_CODE 77)
+endforeach()
+foreach(src ${_focus_benches})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(bench_${name} ${src})
+  target_link_libraries(bench_${name} PRIVATE focusllm_testkit)
+endforeach()
