@@ -116,6 +116,10 @@ class Backend {
   // Rotary frequencies (head_dim/2), set once per model.
   virtual void set_rope(const std::vector<double>& inv_freq, int head_dim) = 0;
 
+  // Called once before any weight is loaded, with the storage type of most of
+  // the checkpoint's weights (a 16-bit backend picks F16 or BF16 from it).
+  virtual void configure(DType weights_dtype) {}
+
   // ---- ops ---------------------------------------------------------------
   // out (n, table.cols) = table[ids[i]]
   virtual void embedding(void* out, const Weight& table, const int32_t* ids, int n) = 0;
@@ -123,6 +127,17 @@ class Backend {
   virtual void rms_norm(void* out, const void* x, const Weight& w, int n, float eps) = 0;
   // out (m, w.rows) = or += x (m, w.cols) · wᵀ + bias (bias may be null or empty)
   virtual void matmul(void* out, const void* x, int m, const Weight& w, const Weight* bias, Epilogue e) = 0;
+  // Row-split matmul: rows [0, split) use (w1, b1), rows [split, m) use (w2,
+  // b2) - the candidate projections. Backends may do it in one launch.
+  virtual void matmul_split(void* out, const void* x, int m, int split, const Weight& w1, const Weight* b1,
+                            const Weight& w2, const Weight* b2, Epilogue e) {
+    const size_t es = dtype_size(e == Epilogue::StoreF32 ? DType::F32 : act_dtype());
+    const size_t xs = dtype_size(act_dtype());
+    if (split > 0) matmul(out, x, split, w1, b1, e);
+    if (m > split)
+      matmul(static_cast<char*>(out) + size_t(split) * size_t(w1.rows) * es,
+             static_cast<const char*>(x) + size_t(split) * size_t(w1.cols) * xs, m - split, w2, b2, e);
+  }
   // table (n, head_dim): cos of pos[i] * inv_freq in the first half, sin in
   // the second half, float32, angles computed in double
   virtual void rope_table(float* table, const int32_t* pos, int n) = 0;

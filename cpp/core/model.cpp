@@ -168,18 +168,23 @@ void Model::load_weights(const Checkpoint& ck) {
   static const char* keys[] = {"q", "k", "v", "o", "mlp"};
   for (int j = 0; j < 5; ++j)
     if (present[j]) info_.candidate_present.push_back(keys[j]);
-  // The storage type most of the parameters have.
-  std::map<std::string, int64_t> by_type;
-  for (const auto& [name, t] : ck.tensors()) by_type[t.dtype_name] += t.numel();
-  int64_t best = -1;
-  for (const auto& [t, n] : by_type)
-    if (n > best) best = n, info_.dtype = t;
   info_.file_bytes = ck.total_bytes();
 }
 
 Model::Model(const std::string& dir, std::shared_ptr<Backend> be, const ModelOptions& opts) : be_(std::move(be)) {
   cfg_ = load_config(dir);
   ck_ = std::make_unique<Checkpoint>(dir);
+  {
+    // The storage type most of the parameters have decides a 16-bit backend's type.
+    std::map<std::string, int64_t> by_type;
+    for (const auto& [name, t] : ck_->tensors()) by_type[t.dtype_name] += t.numel();
+    int64_t best = -1;
+    for (const auto& [t, n] : by_type)
+      if (n > best) best = n, info_.dtype = t;
+    DType d = DType::F32;
+    dtype_from_name(info_.dtype, &d);
+    be_->configure(d);
+  }
   try {
     load_weights(*ck_);
   } catch (...) {

@@ -345,12 +345,8 @@ void Model::run_micro_batch(const std::vector<SeqRun>& batch, const std::vector<
 
   // ---- the forward ------------------------------------------------------------
   // Row slices: [0, Tn) ordinary tokens (base weights), [Tn, T) candidates.
-  auto split_matmul = [&](void* out, int out_cols, const void* x, int in_cols, const Weight& wb, const Weight& bb,
-                          const Weight& wc, const Weight& bc, Epilogue e) {
-    if (Tn > 0) be_->matmul(out, x, Tn, wb, &bb, e);
-    if (C > 0) be_->matmul(at(out, int64_t(Tn) * out_cols, es), at(const_cast<void*>(x), int64_t(Tn) * in_cols, es), C,
-                           wc, &bc, e);
-  };
+  auto split_matmul = [&](void* out, const void* x, const Weight& wb, const Weight& bb, const Weight& wc,
+                          const Weight& bc, Epilogue e) { be_->matmul_split(out, x, T, Tn, wb, &bb, wc, &bc, e); };
   be_->embedding(W.x, w_.embed, d_ids, T);
   be_->rope_table(W.rope, d_pos, T);
   if (Pmax > 0) be_->rope_table(W.prope, d_ppos, Pmax);
@@ -359,9 +355,9 @@ void Model::run_micro_batch(const std::vector<SeqRun>& batch, const std::vector<
     const LayerWeights& L = w_.layers[size_t(l)];
     // attention block
     be_->rms_norm(W.h, W.x, L.attn_norm, T, c.rms_norm_eps);
-    split_matmul(W.q, qd, W.h, dim, L.wq, L.bq, L.cq, L.cbq, Epilogue::Store);
-    split_matmul(W.k, kvd, W.h, dim, L.wk, L.bk, L.ck, L.cbk, Epilogue::Store);
-    split_matmul(W.v, kvd, W.h, dim, L.wv, L.bv, L.cv, L.cbv, Epilogue::Store);
+    split_matmul(W.q, W.h, L.wq, L.bq, L.cq, L.cbq, Epilogue::Store);
+    split_matmul(W.k, W.h, L.wk, L.bk, L.ck, L.cbk, Epilogue::Store);
+    split_matmul(W.v, W.h, L.wv, L.bv, L.cv, L.cbv, Epilogue::Store);
     // Candidates keep their key before rotary: it is rotated again at its
     // position in front of the local sequence.
     if (C > 0) be_->kv_store(at(W.k, int64_t(Tn) * kvd, es), at(W.v, int64_t(Tn) * kvd, es), d_cand, C, kvd, l);
@@ -377,13 +373,13 @@ void Model::run_micro_batch(const std::vector<SeqRun>& batch, const std::vector<
     }
     aa.layer = l;
     be_->attention(W.att, W.q, aa);
-    split_matmul(W.x, dim, W.att, qd, L.wo, L.bo, L.co, L.cbo, Epilogue::Add);
+    split_matmul(W.x, W.att, L.wo, L.bo, L.co, L.cbo, Epilogue::Add);
     // MLP block; the gate projection has no candidate variant
     be_->rms_norm(W.h, W.x, L.ffn_norm, T, c.rms_norm_eps);
     be_->matmul(W.gate, W.h, T, L.w_gate, nullptr, Epilogue::Store);
-    split_matmul(W.up, inter, W.h, dim, L.w_up, Weight{}, L.c_up, Weight{}, Epilogue::Store);
+    split_matmul(W.up, W.h, L.w_up, Weight{}, L.c_up, Weight{}, Epilogue::Store);
     be_->swiglu(W.gate, W.gate, W.up, int64_t(T) * inter);
-    split_matmul(W.x, dim, W.gate, inter, L.w_down, Weight{}, L.c_down, Weight{}, Epilogue::Add);
+    split_matmul(W.x, W.gate, L.w_down, Weight{}, L.c_down, Weight{}, Epilogue::Add);
   }
 
   // ---- logits -----------------------------------------------------------------

@@ -8,7 +8,7 @@
 # test/cpp/common/*.cpp is linked into every one of them.
 enable_testing()
 file(GLOB _focus_test_common CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/test/cpp/common/*.cpp)
-add_library(focusllm_testkit STATIC ${_focus_test_common} ${CMAKE_SOURCE_DIR}/test/cpp/common/empty.cpp)
+add_library(focusllm_testkit STATIC ${_focus_test_common})
 target_include_directories(focusllm_testkit PUBLIC ${CMAKE_SOURCE_DIR}/cpp ${CMAKE_SOURCE_DIR}/test/cpp)
 target_link_libraries(focusllm_testkit PUBLIC focusllm_core)
 target_compile_definitions(focusllm_testkit PUBLIC FOCUSLLM_SOURCE_DIR="${CMAKE_SOURCE_DIR}")

@@ -1,1 +1,0 @@
-// Keeps the test kit non-empty when common/ holds nothing else.
