@@ -184,7 +184,7 @@ inline char* at(void* base, int64_t elems, size_t es) { return static_cast<char*
 void Model::run_micro_batch(const std::vector<SeqRun>& batch, const std::vector<Piece>& pieces,
                             std::vector<float>& logits, RunControl* ctl) {
   const ModelConfig& c = cfg_;
-  const int dim = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), inter = c.intermediate_size;
+  const int dim = c.hidden_size, kvd = c.kv_dim(), inter = c.intermediate_size;
   const DType act = be_->act_dtype();
   const size_t es = dtype_size(act);
 
