@@ -5,6 +5,7 @@ import path from 'node:path';
 
 import type { Model as NativeModel, NativeConfig, NativeModelInfo, NativeSeq, RunControl } from '../typings/native';
 import { native } from './native';
+import { generateText, type GenerateRequest } from './generate';
 import { makeSampler, type SamplingOptions } from './sampling';
 import { Session, type SessionHost, type SessionOptions } from './session';
 import type { Tokenizer } from './tokenizer/types';
@@ -122,6 +123,20 @@ export class Model implements SessionHost {
     } finally {
       s.dispose();
     }
+  }
+
+  /**
+   * Generation as an async iterator.
+   * - generate(ids, options): token ids after the input ids;
+   * - generate({ context, prompt, ... }): text pieces, through the tokenizer.
+   */
+  generate(ids: ArrayLike<number>, opts?: TokenGenerateOptions): AsyncGenerator<number>;
+  generate(request: GenerateRequest): AsyncGenerator<string>;
+  generate(a: ArrayLike<number> | GenerateRequest, opts?: TokenGenerateOptions): AsyncGenerator<number | string> {
+    const isIds = Array.isArray(a) || ArrayBuffer.isView(a);
+    if (isIds) return this.generateTokens(a as ArrayLike<number>, opts);
+    if (!a || typeof a !== 'object') throw new Error('generate() expects token ids or a request object');
+    return generateText(this, a as GenerateRequest);
   }
 
   /** Generates token ids after `ids` (an async iterator). */

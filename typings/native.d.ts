@@ -132,6 +132,8 @@ export interface NativeAddon {
   loadModel(dir: string, options?: NativeLoadOptions): Promise<Model>;
   readConfig(dir: string): NativeConfig;
   backends(): NativeBackends;
+  /** the CPU backend's instruction set and threads, e.g. "avx512" */
+  cpuDescription?(): string;
   RunControl: typeof RunControl;
   KvPool: typeof KvPool;
   CandidateSet: typeof CandidateSet;
