@@ -8,6 +8,7 @@ import { native } from './native';
 import { generateText, type GenerateRequest } from './generate';
 import { makeSampler, type SamplingOptions } from './sampling';
 import { Session, type SessionHost, type SessionOptions } from './session';
+import { loadTokenizer } from './tokenizer/index';
 import type { Tokenizer } from './tokenizer/types';
 
 export type BackendName = 'cpu' | 'cuda' | 'auto';
@@ -195,7 +196,6 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Mo
   let tok: Tokenizer | null = null;
   if (opts.tokenizer !== false) {
     try {
-      const { loadTokenizer } = await import('./tokenizer/index.js');
       tok = await loadTokenizer(abs);
     } catch (e) {
       nm.dispose();

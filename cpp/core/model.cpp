@@ -1,4 +1,6 @@
 #include "model.h"
+
+#include <sys/stat.h>
 #include "workspace.h"
 
 #include <algorithm>
@@ -172,6 +174,9 @@ void Model::load_weights(const Checkpoint& ck) {
 }
 
 Model::Model(const std::string& dir, std::shared_ptr<Backend> be, const ModelOptions& opts) : be_(std::move(be)) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) throw Error(str(dir, ": no such model folder"));
+  if (!S_ISDIR(st.st_mode)) throw Error(str(dir, ": not a folder (expected a folder with config.json and *.safetensors)"));
   cfg_ = load_config(dir);
   ck_ = std::make_unique<Checkpoint>(dir);
   {

@@ -5,13 +5,13 @@ import { UsageError } from './args';
 import type { Command } from './command';
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
-  info: async () => (await import('./info.js')).command,
-  doctor: async () => (await import('./doctor.js')).command,
-  logits: async () => (await import('./logits.js')).command,
-  generate: async () => (await import('./generate.js')).command,
-  passkey: async () => (await import('./passkey.js')).command,
-  ppl: async () => (await import('./ppl.js')).command,
-  longbench: async () => (await import('./longbench.js')).command,
+  info: async () => (require('./info') as { command: Command }).command,
+  doctor: async () => (require('./doctor') as { command: Command }).command,
+  logits: async () => (require('./logits') as { command: Command }).command,
+  generate: async () => (require('./generate') as { command: Command }).command,
+  passkey: async () => (require('./passkey') as { command: Command }).command,
+  ppl: async () => (require('./ppl') as { command: Command }).command,
+  longbench: async () => (require('./longbench') as { command: Command }).command,
 };
 
 function help(): string {
