@@ -32,11 +32,10 @@ let cached: NativeAddon | undefined;
 export function native(): NativeAddon {
   if (cached) return cached;
   const root = packageRoot();
-  const candidates = [
-    process.env.FOCUSLLM_ADDON,
-    path.join(root, 'build', 'Release', 'focusllm.node'),
-    path.join(root, 'build', 'Debug', 'focusllm.node'),
-  ].filter((p): p is string => !!p);
+  // FOCUSLLM_ADDON: an explicit .node file (used as is, even when missing).
+  const candidates = process.env.FOCUSLLM_ADDON
+    ? [path.resolve(process.env.FOCUSLLM_ADDON)]
+    : [path.join(root, 'build', 'Release', 'focusllm.node'), path.join(root, 'build', 'Debug', 'focusllm.node')];
   const found = candidates.find((p) => fs.existsSync(p));
   if (!found) {
     throw new Error(`focusllm: the native addon is not built (looked for ${candidates.join(', ')}). ${BUILD_HELP}`);

@@ -1,0 +1,84 @@
+// AbortSignal cancels during ingest and during decoding, and frees what the
+// session allocated; progress is reported while chunks are ingested.
+import fs from 'node:fs';
+
+import t from 'tap';
+
+import { loadModel } from '../lib/model';
+import { writeTinyModel } from './helpers/checkpoint';
+
+const dir = writeTinyModel({ vocab: 1000, hidden: 256, inter: 512, layers: 4, heads: 8, kvHeads: 2, seed: 5 });
+t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const input = Array.from({ length: 8192 }, (_, i) => (i === 0 ? 1 : 3 + ((i * 7919) % 997)));
+const focus = { localWindow: 256, chunkSize: 256, promptCap: 64, minChunkedLength: 1024 };
+
+t.test('abort during ingest rejects with AbortError, frees the session, keeps the model usable', async (t) => {
+  const model = await loadModel(dir, { backend: 'cpu', threads: 2 });
+  t.teardown(() => model.dispose());
+  const s = model.createSession({ ...focus, maxSteps: 4 });
+  const ac = new AbortController();
+  let progressCalls = 0;
+  let chunksTotal = 0;
+  const started = performance.now();
+  setTimeout(() => ac.abort(), 150);
+  await t.rejects(
+    s.ingest(input, {
+      signal: ac.signal,
+      onProgress: (p) => {
+        progressCalls++;
+        chunksTotal = p.chunksTotal;
+      },
+    }),
+    { name: 'AbortError' },
+  );
+  const took = performance.now() - started;
+  t.ok(progressCalls > 0, `progress reported (${progressCalls} calls)`);
+  t.equal(chunksTotal, 31, 'progress knows the chunk count');
+  t.same(s.memory, { chunkCaches: 0, candidates: 0, localCache: 0 }, 'session memory freed');
+  t.equal(s.mode, null, 'session is back to not ingested');
+  // The model still works, and the aborted session can ingest again.
+  const l = await model.forward([1, 2, 3]);
+  t.equal(l.length, 1000);
+  const again = await s.ingest(input.slice(0, 300));
+  t.equal(again.length, 1000);
+  t.comment(`aborted after ${took.toFixed(0)} ms`);
+  s.dispose();
+});
+
+t.test('an already aborted signal rejects before any work', async (t) => {
+  const model = await loadModel(dir, { backend: 'cpu', threads: 2 });
+  t.teardown(() => model.dispose());
+  const s = model.createSession(focus);
+  await t.rejects(s.ingest(input, { signal: AbortSignal.abort() }), { name: 'AbortError' });
+  t.equal(s.memory.chunkCaches, 0);
+  s.dispose();
+});
+
+t.test('abort during decoding ends generation and disposes the session', async (t) => {
+  const model = await loadModel(dir, { backend: 'cpu', threads: 2 });
+  t.teardown(() => model.dispose());
+  const ac = new AbortController();
+  const got: number[] = [];
+  await t.rejects(
+    (async () => {
+      for await (const tok of model.generate(input.slice(0, 1500), { maxNewTokens: 50, stop: [], signal: ac.signal, focus })) {
+        got.push(tok);
+        if (got.length === 2) ac.abort();
+      }
+    })(),
+    { name: 'AbortError' },
+  );
+  t.equal(got.length, 2, 'two tokens before the abort');
+  t.equal((model as unknown as { sessions: Set<unknown> }).sessions.size, 0, 'no session left open');
+});
+
+t.test('breaking out of generation early disposes the session', async (t) => {
+  const model = await loadModel(dir, { backend: 'cpu', threads: 2 });
+  t.teardown(() => model.dispose());
+  for await (const tok of model.generate([1, 5, 6, 7], { maxNewTokens: 10, stop: [] })) {
+    t.type(tok, 'number');
+    break;
+  }
+  t.equal((model as unknown as { sessions: Set<unknown> }).sessions.size, 0);
+});

@@ -1,0 +1,35 @@
+// The addon loader: a missing build says which command builds it; a loaded
+// build reports its backends.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+import t from 'tap';
+
+import { BUILD_HELP, native } from '../lib/native';
+
+const root = path.resolve(__dirname, '..');
+
+t.test('a missing addon is an Error that names the build command', async (t) => {
+  const code = `
+    try { require('./lib/native').native(); console.log('LOADED'); }
+    catch (e) { console.log(e instanceof Error ? 'ERROR ' + e.message : 'THROWN ' + String(e)); }`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], {
+    cwd: root,
+    env: { ...process.env, FOCUSLLM_ADDON: path.join(root, 'no-such-dir', 'focusllm.node') },
+    encoding: 'utf8',
+  });
+  t.equal(r.status, 0, 'the process does not crash');
+  t.match(r.stdout, /^ERROR focusllm: the native addon is not built/m);
+  t.match(r.stdout, /npm run build:addon/, 'says which command builds it');
+  t.match(BUILD_HELP, /npm rebuild focusllm/, 'and what to do when npm skipped install scripts');
+});
+
+t.test('the built addon reports its backends', async (t) => {
+  const addon = native();
+  const b = addon.backends();
+  t.equal(b.cpu, true);
+  t.type(b.cuda.compiled, 'boolean');
+  t.type(b.cuda.available, 'boolean');
+  if (!b.cuda.available) t.match(b.cuda.reason, /\S/, 'says why CUDA is not usable');
+  t.match(addon.version, /^\d+\.\d+\.\d+$/);
+});
