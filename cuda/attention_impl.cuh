@@ -215,9 +215,12 @@ __device__ __forceinline__ T* dynamic_smem() {
 #else  // FOCUS_ATTN_EMULATE: provided by the emulator
 
 void cp_async16(void* dst, const void* src);
-inline void cp_async_commit() {}
+void cp_async_commit();
+void emu_cp_async_wait(int n);
 template <int N>
-inline void cp_async_wait() {}
+inline void cp_async_wait() {
+  emu_cp_async_wait(N);
+}
 void ldmatrix_x4(uint32_t (&r)[4], const void* p);
 void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p);
 void emu_mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1, bool bf16);
