@@ -24,7 +24,16 @@ export interface Tokenizer {
   encode(text: string, opts?: { addSpecial?: boolean }): number[];
   decode(ids: ArrayLike<number>, opts?: { skipSpecial?: boolean }): string;
   streamDecoder(opts?: { skipSpecial?: boolean }): StreamDecoder;
+  /** The id of a token string (added tokens included), or null. */
+  tokenToId(token: string): number | null;
+  /** The token string of an id, or null when the id is not in the vocabulary. */
+  idToToken(id: number): string | null;
+  /** True when the checkpoint has a chat template (its "default" one, when it has several). */
   readonly hasChatTemplate: boolean;
-  /** Renders messages with the checkpoint's chat template; throws when it has none. */
-  applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string;
+  /**
+   * Renders messages with the checkpoint's chat template ("default", or the named
+   * one); throws when it has none. The text already holds the template's special
+   * tokens (BOS...): encode it with { addSpecial: false }.
+   */
+  applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean; template?: string }): string;
 }
