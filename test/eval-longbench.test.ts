@@ -1,0 +1,170 @@
+// LongBench runner: records, prompts, generation rules and scoring, with an
+// oracle model (answers from its prompt) and a tiny random model.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import t from 'tap';
+
+import { writeRandomModel } from '../bench/random-model';
+import { formatPrompt, LONGBENCH_TASKS, readLongbenchJsonl, runLongbench, scorePrediction, type LongbenchRecord } from '../lib/eval/longbench';
+import { loadModel, type Model } from '../lib/model';
+import { loadTokenizer } from '../lib/tokenizer/index';
+import type { Tokenizer } from '../lib/tokenizer/types';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'focusllm-longbench-'));
+t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+const modelDir = path.join(dir, 'model');
+
+let tok: Tokenizer;
+t.before(async () => {
+  await writeRandomModel(modelDir, { tokenizer: 'llama2', hidden: 64, layers: 2, heads: 4, kvHeads: 2, dtype: 'F16', candidates: ['q', 'k', 'v', 'o'], seed: 3 });
+  tok = (await loadTokenizer(modelDir))!;
+});
+
+const filler = (n: number) => Array.from({ length: n }, (_, i) => `Passage ${i} talks about nothing in particular.`).join('\n');
+
+/**
+ * A stand-in model: answers with the text after "ANSWER=" in its prompt, up to
+ * the end of that line, then `tail`, then EOS. With `newlineFirst`, a newline
+ * is its top choice for the first token (the answer second).
+ */
+function oracle(newlineFirst = false, tail = ''): Model & { prompts: string[] } {
+  const vocab = tok.vocabSize;
+  const nl = tok.encode('\n', { addSpecial: false }).at(-1)!;
+  const prompts: string[] = [];
+  return {
+    dir: 'oracle',
+    tokenizer: tok,
+    prompts,
+    config: { bosTokenId: 1, eosTokenIds: [2], vocabSize: vocab },
+    createSession() {
+      let answer: number[] = [];
+      let pos = 0;
+      const row = () => {
+        const l = new Float32Array(vocab);
+        l[pos < answer.length ? answer[pos] : 2] = 5;
+        if (newlineFirst && pos === 0) l[nl] = 10;
+        return l;
+      };
+      return {
+        mode: 'native',
+        chunks: 0,
+        async ingest(ids: number[]) {
+          const text = tok.decode(ids, { skipSpecial: true });
+          prompts.push(text);
+          const m = /ANSWER=([^\n]*)/.exec(text);
+          answer = tok.encode(` ${m ? m[1] : 'nothing'}${tail}`, { addSpecial: false });
+          pos = 0;
+          return row();
+        },
+        async step() {
+          pos++;
+          return row();
+        },
+        dispose() {},
+      };
+    },
+  } as unknown as Model & { prompts: string[] };
+}
+
+const qa = (answer: string, gold: string[]): LongbenchRecord => ({
+  context: `${filler(3)}\nANSWER=${answer}\n${filler(2)}`,
+  input: 'Who?',
+  answers: gold,
+  all_classes: null,
+  length: 900,
+});
+
+t.test('scores are 100 x mean of the per-record max over answers', async (t) => {
+  const m = oracle();
+  // F1: "Paris" vs ["Paris"] = 1; "the city of Paris" vs ["Paris"]: pred [city, of, paris] -> P 1/3, R 1 -> 0.5;
+  // "Berlin" vs ["Rome", "Madrid"] = 0.  Mean 0.5 -> 50.
+  const records = [qa('Paris', ['Paris']), qa('the city of Paris', ['Paris']), qa('Berlin', ['Rome', 'Madrid'])];
+  const r = await runLongbench(m, { task: 'hotpotqa', records });
+  t.same(r.details.map((d) => d.prediction.trim()), ['Paris', 'the city of Paris', 'Berlin'], 'predictions as the model wrote them');
+  t.same(r.details.map((d) => d.score), [1, 0.5, 0]);
+  t.equal(r.score, 50);
+  t.equal(r.metric, 'qa_f1');
+  t.equal(r.maxNewTokens, 32, 'hotpotqa dataset2maxlen');
+  t.same(r.byLength, { '0-4k': { records: 3, score: 50 }, '4-8k': { records: 0, score: null }, '8k+': { records: 0, score: null } });
+  t.equal(m.prompts[0], formatPrompt(LONGBENCH_TASKS.hotpotqa.prompt, records[0]), 'the model saw the task template');
+  const lim = await runLongbench(m, { task: 'hotpotqa', records, limit: 1, maxNewTokens: 2 });
+  t.equal(lim.records, 1);
+  t.ok(lim.details[0].newTokens <= 2, 'maxNewTokens');
+});
+
+t.test('samsum: a newline cannot be the first token, and ends the answer', async (t) => {
+  const rec = { ...qa('Amanda baked cookies.', ['Amanda baked cookies.']), length: undefined };
+  const s = await runLongbench(oracle(true, '\nmore words'), { task: 'samsum', records: [rec] });
+  t.equal(s.details[0].prediction, ' Amanda baked cookies.', 'newline skipped first, then stopped at');
+  t.equal(s.details[0].score, scorePrediction('samsum', s.details[0].prediction, rec.answers, null));
+  t.ok(s.details[0].score > 0.99);
+  t.notOk(s.byLength, 'no length buckets without length fields');
+  // other tasks keep going through newlines: the prediction holds the whole answer
+  const h = await runLongbench(oracle(true, '\nmore words'), { task: 'hotpotqa', records: [rec], maxNewTokens: 12 });
+  t.match(h.details[0].prediction, /^\n/, 'hotpotqa: the newline was allowed first');
+  const h2 = await runLongbench(oracle(false, '\nmore words'), { task: 'hotpotqa', records: [rec] });
+  t.equal(h2.details[0].prediction, ' Amanda baked cookies.\nmore words', 'hotpotqa: generation runs through newlines');
+});
+
+t.test('classification and retrieval tasks', async (t) => {
+  const trec: LongbenchRecord = { ...qa('Location', ['Location']), all_classes: ['Location', 'Animal', 'Food'] };
+  const r = await runLongbench(oracle(false, '\nAnimal'), { task: 'trec', records: [trec] });
+  t.equal(r.details[0].prediction, ' Location\nAnimal');
+  t.equal(r.details[0].score, 1, 'trec scores the first line only (both lines: 1/2)');
+  await t.rejects(runLongbench(oracle(), { task: 'trec', records: [{ ...trec, all_classes: null }] }), /record 0: task trec needs the field "all_classes"/);
+  const pr = await runLongbench(oracle(), { task: 'passage_retrieval_en', records: [qa('Paragraph 7', ['Paragraph 7'])] });
+  t.equal(pr.score, 100);
+});
+
+t.test('maxLength cuts the prompt in the middle', async (t) => {
+  const m = oracle();
+  const rec = qa('Paris', ['Paris']);
+  const full = tok.encode(formatPrompt(LONGBENCH_TASKS.hotpotqa.prompt, rec)).length;
+  const r = await runLongbench(m, { task: 'hotpotqa', records: [rec], maxLength: 60 });
+  t.ok(full > 60, `prompt has ${full} tokens`);
+  t.ok(r.details[0].truncated);
+  t.ok(r.details[0].inputTokens <= 64 && r.details[0].inputTokens >= 56, `re-tokenized cut prompt: ${r.details[0].inputTokens} tokens`);
+  t.match(m.prompts[0], /^Answer the question based on the given passages/, 'head kept');
+  t.match(m.prompts[0], /Answer:$/, 'tail kept');
+  const keep = await runLongbench(m, { task: 'hotpotqa', records: [rec], maxLength: 100000 });
+  t.notOk(keep.details[0].truncated);
+  t.equal(keep.details[0].inputTokens, full);
+});
+
+t.test('records file: errors name the line and field', async (t) => {
+  const f = path.join(dir, 'bad.jsonl');
+  fs.writeFileSync(f, JSON.stringify(qa('x', ['x'])) + '\n\n' + '{"context": "c", "input": 3, "answers": ["a"]}\n');
+  t.throws(() => readLongbenchJsonl(f), new RegExp(`bad.jsonl:3: field "input" must be a string`));
+  fs.writeFileSync(f, '{"context": "c", "input": "i", "answers": []}\n');
+  t.throws(() => readLongbenchJsonl(f), /bad.jsonl:1: field "answers" must be a non-empty array of strings/);
+  fs.writeFileSync(f, '{"context": "c", \n');
+  t.throws(() => readLongbenchJsonl(f), /bad.jsonl:1: /);
+  fs.writeFileSync(f, '\n');
+  t.throws(() => readLongbenchJsonl(f), /no records/);
+  fs.writeFileSync(f, '{"context": "c", "input": "i", "answers": ["a"], "all_classes": null, "length": 5}\n');
+  t.same(readLongbenchJsonl(f)[0].answers, ['a']);
+  await t.rejects(runLongbench(oracle(), { task: 'vcsum', records: [qa('x', ['x'])] }), /jieba/);
+  await t.rejects(runLongbench(oracle(), { task: 'hotpotqa', records: [] }), /non-empty array/);
+  await t.rejects(runLongbench(oracle(), { task: 'hotpotqa', records: [qa('x', ['x'])], limit: 0 }), /option limit/);
+});
+
+t.test('a real model: greedy predictions, scored by the task metric', async (t) => {
+  const model = await loadModel(modelDir, { backend: 'cpu', threads: 2 });
+  t.teardown(() => model.dispose());
+  const focus = { localWindow: 64, chunkSize: 64, promptCap: 16, minChunkedLength: 128 };
+  const records = [qa('Paris', ['Paris', 'passage']), qa('Rome', ['nothing in particular'])];
+  const r = await runLongbench(model, { task: 'hotpotqa', records, maxNewTokens: 6, focus });
+  t.same(r.details.map((d) => d.mode), ['focus', 'focus']);
+  for (const d of r.details) {
+    t.equal(d.score, scorePrediction('hotpotqa', d.prediction, d.answers, null), 'detail score = metric(prediction)');
+    t.ok(d.newTokens <= 6);
+  }
+  t.equal(r.score, Math.round(100 * ((r.details[0].score + r.details[1].score) / 2) * 100) / 100);
+  // the prediction is what the Model API generates greedily
+  const ids = tok.encode(formatPrompt(LONGBENCH_TASKS.hotpotqa.prompt, records[0]));
+  const out: number[] = [];
+  for await (const id of model.generateTokens(ids, { maxNewTokens: 6, focus })) out.push(id);
+  t.equal(r.details[0].prediction, tok.decode(out, { skipSpecial: true }));
+});
