@@ -1,0 +1,103 @@
+// focusllm passkey: pass-key retrieval accuracy at several context lengths.
+import { parseFlags, parseNumber, usage, UsageError, type FlagSpec } from './args';
+import type { Command } from './command';
+import { FOCUS_FLAGS, MODEL_FLAGS, modelFromFlags, table } from './common';
+import { checkedFocus, ingestText, progressWanted, StatusLine, withSigint, cell } from '../eval/cli';
+import { runPasskey, type PasskeyResult } from '../eval/passkey';
+
+const SPEC: Record<string, FlagSpec> = {
+  ...MODEL_FLAGS,
+  lengths: { type: 'list', help: 'prompt lengths in tokens, e.g. 4k,16k,64k', required: true },
+  trials: { type: 'int', help: 'trials per length (per depth with --depths)', default: 10 },
+  seed: { type: 'int', help: 'seed of the pass keys and depths', default: 42 },
+  depths: { type: 'list', help: 'fixed depths in [0,1] of the pass-key line (default: random per trial)' },
+  'max-new-tokens': { type: 'int', help: 'answer tokens at most (default: enough for the pass key)' },
+  json: { type: 'bool', help: 'print one JSON object (summary + every trial)' },
+  progress: { type: 'bool', help: 'progress line on stderr (default: when stderr is a terminal)' },
+  ...FOCUS_FLAGS,
+};
+
+function parseLengths(v: string[]): number[] {
+  if (v.length === 0) throw new UsageError('--lengths needs at least one length');
+  return v.map((s) => {
+    const n = parseNumber(s);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--lengths: '${s}' is not a positive token count (e.g. 4096 or 4k)`);
+    return n;
+  });
+}
+
+function parseDepths(v: string[] | undefined): number[] | undefined {
+  if (v === undefined) return undefined;
+  if (v.length === 0) throw new UsageError('--depths needs at least one depth');
+  return v.map((s) => {
+    const d = Number(s);
+    if (!/^\s*[0-9.eE+-]+\s*$/.test(s) || !(d >= 0 && d <= 1)) throw new UsageError(`--depths: '${s}' is not a number in [0, 1]`);
+    return d;
+  });
+}
+
+export function passkeyTable(r: PasskeyResult): string {
+  const rows = r.lengths.map((l) => [
+    l.length,
+    l.trials,
+    l.correct,
+    `${(100 * l.accuracy).toFixed(1)}%`,
+    Math.round(l.meanTokens),
+    l.meanIngestSeconds,
+    l.byDepth.map((d) => `${d.depth}: ${d.correct}/${d.trials}`).join('  '),
+  ]);
+  const lines = [table(['length', 'trials', 'correct', 'accuracy', 'tokens', 'ingest s', 'by depth'], rows)];
+  const miss = r.records.filter((t) => !t.correct).slice(0, 5);
+  if (miss.length) {
+    lines.push('', 'first misses:');
+    lines.push(table(['length', 'depth', 'pass key', 'answer'], miss.map((t) => [t.length, t.depth, t.passkey, cell(t.answer)])));
+  }
+  lines.push('', `accuracy ${(100 * r.accuracy).toFixed(1)}% (${r.correct}/${r.trials}), seed ${r.seed}, ${r.seconds.toFixed(1)} s`);
+  return lines.join('\n');
+}
+
+export const command: Command = {
+  usage: () =>
+    usage(
+      'passkey',
+      'Pass-key retrieval: a 5-digit key hidden at a random depth in filler text of each length; accuracy of greedy answers.',
+      SPEC,
+    ),
+  async run(argv) {
+    const f = parseFlags(argv, SPEC);
+    const lengths = parseLengths(f.lengths as string[]);
+    const depths = parseDepths(f.depths as string[] | undefined);
+    const trials = f.trials as number;
+    if (trials < 1) throw new UsageError(`--trials must be at least 1, got ${trials}`);
+    const maxNew = f['max-new-tokens'] as number | undefined;
+    if (maxNew !== undefined && maxNew < 1) throw new UsageError(`--max-new-tokens must be at least 1, got ${maxNew}`);
+    const focus = checkedFocus(f);
+    const status = new StatusLine(progressWanted(f));
+    const model = await modelFromFlags(f);
+    try {
+      if (!model.tokenizer) throw new Error(`--model ${String(f.model)} has no tokenizer.json: the pass-key prompt is text`);
+      const result = await withSigint((signal) =>
+        runPasskey(model, {
+          lengths,
+          trials,
+          seed: f.seed as number,
+          depths,
+          maxNewTokens: maxNew,
+          focus,
+          signal,
+          onProgress: (p) =>
+            status.show(
+              `passkey ${p.done}/${p.total} (${p.correct} correct) length ${p.length} trial ${p.trial + 1}/${p.trialsTotal}: ` +
+                (p.phase === 'ingest' ? ingestText(p.ingest) : p.phase),
+            ),
+        }),
+      );
+      status.done();
+      process.stdout.write((f.json ? JSON.stringify(result) : passkeyTable(result)) + '\n');
+      return 0;
+    } finally {
+      status.done();
+      model.dispose();
+    }
+  },
+};
