@@ -349,7 +349,8 @@ export async function writeRandomModel(dir: string, spec: RandomModelSpec = {}):
   return { dir, parameters: params, bytes, files, config, seconds: (performance.now() - t0) / 1000 };
 }
 
-async function cli(argv: string[]): Promise<number> {
+/** The command line: prints one JSON line; exit code 2 for bad flags. */
+export async function randomModelCli(argv: string[]): Promise<number> {
   // Loaded lazily: the library half of this file has no dependency on lib/.
   const { parseFlags, usage, UsageError } = require('../lib/cli/args') as typeof import('../lib/cli/args');
   const SPEC: Record<string, import('../lib/cli/args').FlagSpec> = {
@@ -407,7 +408,7 @@ async function cli(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
-  cli(process.argv.slice(2)).then((code) => {
+  randomModelCli(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
 }

@@ -6,7 +6,8 @@ import path from 'node:path';
 
 import t from 'tap';
 
-import { writeRandomModel } from '../bench/random-model';
+import { randomModelCli, writeRandomModel } from '../bench/random-model';
+import { captureStdout } from './helpers/cli';
 import { loadModel } from '../lib/model';
 import { readSafetensors } from './helpers/safetensors';
 
@@ -128,4 +129,25 @@ t.test('bad specs are Errors naming the field', async (t) => {
   await t.rejects(writeRandomModel(out('e5'), { dtype: 'F8' as 'F16' }), /dtype must be F32, F16 or BF16/);
   await t.rejects(writeRandomModel(out('e6'), { candidates: ['x' as 'q'] }), /candidates entries/);
   await t.rejects(writeRandomModel(out('e7'), { vocab: 10, bosTokenId: 10 }), /bosTokenId 10 is not below vocab 10/);
+});
+
+t.test('command line', async (t) => {
+  const dir = out('cli');
+  const r = await captureStdout(() => randomModelCli(['--out', dir, '--vocab', '64', '--hidden', '16', '--heads', '2', '--dtype', 'bf16', '--candidates', 'q,o', '--candidate-mlp']));
+  t.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  t.equal(j.dir, dir);
+  t.ok(j.parameters > 0 && j.bytes === 2 * j.parameters);
+  const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+  t.same(cfg.beacon_param, ['q', 'o', 'mlp']);
+  t.equal(cfg.torch_dtype, 'bfloat16');
+  const bad = await captureStdout(() => randomModelCli(['--out', dir, '--dtype', 'f8']));
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /--dtype must be F32, F16 or BF16, got 'f8'/);
+  const missing = await captureStdout(() => randomModelCli(['--hidden', '8']));
+  t.equal(missing.code, 2);
+  t.match(missing.stderr, /--out is required/);
+  const spec = await captureStdout(() => randomModelCli(['--out', dir, '--heads', '3', '--hidden', '12', '--kv-heads', '2']));
+  t.equal(spec.code, 1);
+  t.match(spec.stderr, /heads \(3\) must be a multiple of kvHeads \(2\)/);
 });

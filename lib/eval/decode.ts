@@ -95,11 +95,3 @@ export function tokenNll(logits: Float32Array, target: number, offset = 0, vocab
   for (let i = 0; i < vocab; i++) sum += Math.exp(logits[offset + i] - mx);
   return mx + Math.log(sum) - logits[offset + target];
 }
-
-/** An Error with name "AbortError" for an aborted signal (its reason when that is an Error). */
-export function abortError(signal: AbortSignal): Error {
-  if (signal.reason instanceof Error) return signal.reason;
-  const e = new Error('the operation was aborted');
-  e.name = 'AbortError';
-  return e;
-}
