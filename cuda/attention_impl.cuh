@@ -423,15 +423,16 @@ struct WarpAttn {
       }
     }
 
+    // Raw scores, masked to -inf; the scale (> 0, checked on the host) is
+    // applied to the maxima and folded into exp2's argument (one FFMA).
     const int t = lane & 3;
     float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
     for (int j = 0; j < NB / 8; ++j) {
+      if (mask) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float v = s[j][e] * scale_log2;
-        if (mask && key0 + j * 8 + 2 * t + (e & 1) >= (e < 2 ? lim0 : lim1)) v = -INFINITY;
-        s[j][e] = v;
+        for (int e = 0; e < 4; ++e)
+          if (key0 + j * 8 + 2 * t + (e & 1) >= (e < 2 ? lim0 : lim1)) s[j][e] = -INFINITY;
       }
       mx0 = fmaxf(mx0, fmaxf(s[j][0], s[j][1]));
       mx1 = fmaxf(mx1, fmaxf(s[j][2], s[j][3]));
@@ -442,7 +443,7 @@ struct WarpAttn {
     mx1 = fmaxf(mx1, shfl_xor(mx1, 2));
     // A row with no visible key so far keeps m = -inf; subtracting 0 instead
     // of -inf keeps its p = 0 and alpha = 0 free of NaN.
-    const float n0 = fmaxf(m[0], mx0), n1 = fmaxf(m[1], mx1);
+    const float n0 = fmaxf(m[0], mx0 * scale_log2), n1 = fmaxf(m[1], mx1 * scale_log2);
     const float u0 = n0 == -INFINITY ? 0.f : n0, u1 = n1 == -INFINITY ? 0.f : n1;
     const float alpha0 = exp2f(m[0] - u0), alpha1 = exp2f(m[1] - u1);
     m[0] = n0;
@@ -452,8 +453,8 @@ struct WarpAttn {
     uint32_t pa[NB / 16][4];
 #pragma unroll
     for (int j = 0; j < NB / 8; ++j) {
-      const float p0 = exp2f(s[j][0] - u0), p1 = exp2f(s[j][1] - u0);
-      const float p2 = exp2f(s[j][2] - u1), p3 = exp2f(s[j][3] - u1);
+      const float p0 = exp2f(fmaf(s[j][0], scale_log2, -u0)), p1 = exp2f(fmaf(s[j][1], scale_log2, -u0));
+      const float p2 = exp2f(fmaf(s[j][2], scale_log2, -u1)), p3 = exp2f(fmaf(s[j][3], scale_log2, -u1));
       sum0 += p0 + p1;
       sum1 += p2 + p3;
       pa[j / 2][(j & 1) * 2 + 0] = pack2<T>(p0, p1);  // even block: a0 a1, odd block: a2 a3
