@@ -53,7 +53,7 @@ export interface RandomModelSpec {
 
 export interface RandomModelInfo {
   dir: string;
-  /** parameters written (base + candidate tensors) */
+  /** parameters written (base + candidate tensors + beacon_embed_tokens) */
   parameters: number;
   /** bytes of tensor data */
   bytes: number;
@@ -142,6 +142,8 @@ function planTensors(s: Required<Omit<RandomModelSpec, 'tokenizer' | 'maxShardBy
   }
   t.push({ name: 'model.norm.weight', shape: [s.hidden], kind: 'ones', fanIn: 1 });
   if (!s.tieWordEmbeddings) mat('lm_head.weight', s.vocab, s.hidden);
+  // Released FocusLLM checkpoints carry this training-time embedding; inference ignores it.
+  if (s.candidates.length || s.candidateMlp) mat('model.beacon_embed_tokens.weight', 1, s.hidden);
   return t;
 }
 
