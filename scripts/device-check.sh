@@ -30,6 +30,7 @@
 #   DEVICE_CHECK_SM80=1       also compile-check the engine for sm_80 when time remains
 #   DEVICE_CHECK_E2E_LAYERS=8 layers of the end-to-end model (32 = the full LLaMA-2-7B shape)
 #   DEVICE_CHECK_E2E_ARGS     extra arguments of bench_cuda_e2e
+#   DEVICE_CHECK_TEST_CAP=150 seconds per test program
 #   FOCUSLLM_BENCH_DIR        where the end-to-end checkpoint is written (default /tmp/focusllm-bench)
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 0
@@ -50,7 +51,7 @@ BUILD=$ROOT/build-device
 export FOCUSLLM_BENCH_DIR=${FOCUSLLM_BENCH_DIR:-/tmp/focusllm-bench}
 
 PHASES=$TMPD/phases.tsv   # name  status  rc  seconds  note
-TESTS=$TMPD/tests.tsv     # program  args  status  rc  seconds  log
+TESTS=$TMPD/tests.tsv     # program  args  status  rc  seconds  log  fresh (built by this run)
 SAN=$TMPD/sanitizer.tsv   # program  status  rc  seconds  log
 BENCHES=$TMPD/benches.tsv # program  status  rc  seconds
 : >"$PHASES"; : >"$TESTS"; : >"$SAN"; : >"$BENCHES"
@@ -65,7 +66,7 @@ status_of() {  # exit code -> word
 }
 
 # run NAME CAP LOG CMD...: CMD under a timeout of min(CAP, time left), its
-# output appended to LOG. Sets RC and SECS; records the phase.
+# output appended to LOG. Sets RC, SECS and ST (its status word); records the phase.
 run() {
   local name=$1 cap=$2 log=$3
   shift 3
@@ -73,7 +74,7 @@ run() {
   t=$(left)
   ((cap < t)) && t=$cap
   if ((t < 5)); then
-    RC=124 SECS=0
+    RC=124 SECS=0 ST="not run"
     printf '%s\tnot run\t-\t0\tout of time\n' "$name" >>"$PHASES"
     echo "=== $name: not run (out of time)" >>"$log"
     return 0
@@ -84,10 +85,10 @@ run() {
   timeout -k 10 "$t" "$@" >>"$log" 2>&1 </dev/null
   RC=$?
   SECS=$(($(date +%s) - t0))
-  local st
-  st=$(status_of "$RC")
-  echo "=== $name: $st (exit $RC, ${SECS}s)" >>"$log"
-  printf '%s\t%s\t%s\t%s\t\n' "$name" "$st" "$RC" "$SECS" >>"$PHASES"
+  ST=$(status_of "$RC")
+  ((RC > 128 && RC != 137)) && ST=crashed
+  echo "=== $name: $ST (exit $RC, ${SECS}s)" >>"$log"
+  printf '%s\t%s\t%s\t%s\t\n' "$name" "$ST" "$RC" "$SECS" >>"$PHASES"
   return 0
 }
 
@@ -104,11 +105,13 @@ run env-tools 20 "$OUT/env.log" bash -c 'nvcc --version; cmake --version | head 
   command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer; python3 --version; node --version'
 
 # ---- build ---------------------------------------------------------------------------
-run configure 90 "$OUT/build.log" cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+# Keep going past a failed target (ninja -k 0, make -k), so that one broken
+# program does not take the others' results with it.
+if command -v ninja >/dev/null; then GEN=(-G Ninja) KEEP=(-k 0); else GEN=() KEEP=(-k); fi
+run configure 90 "$OUT/build.log" cmake -S "$ROOT" -B "$BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release \
   -DFOCUSLLM_BUILD_TESTS=ON -DFOCUSLLM_CUDA="$CUDA_MODE" -DFOCUSLLM_CUDA_ARCHS="$ARCHS"
-# -k 0: build every target that can be built, so that one broken program
-# does not take the others' results with it.
-run build 330 "$OUT/build.log" cmake --build "$BUILD" --parallel "$JOBS" -- -k 0
+touch "$TMPD/build-stamp"
+run build 330 "$OUT/build.log" cmake --build "$BUILD" --parallel "$JOBS" -- "${KEEP[@]}"
 
 # ---- tests ---------------------------------------------------------------------------
 # ctest's list (what CI runs), each program run on its own for per-program
@@ -123,17 +126,17 @@ run_test() {  # program [args...]
   local label="$prog${*:+ $*}" log="$TMPD/test-${prog}${1:+-$1}.log"
   : >"$log"
   if [[ ! -x "$BUILD/$prog" ]]; then
-    printf '%s\t%s\tmissing\t-\t0\t%s\n' "$prog" "$*" "$log" >>"$TESTS"
+    printf '%s\t%s\tmissing\t-\t0\t%s\tno\n' "$prog" "$*" "$log" >>"$TESTS"
     echo "=== $label: missing (not built)" >>"$OUT/tests.log"
     return
   fi
-  run "test $label" 150 "$log" "$BUILD/$prog" "$@"
+  run "test $label" "${DEVICE_CHECK_TEST_CAP:-150}" "$log" "$BUILD/$prog" "$@"
   cat "$log" >>"$OUT/tests.log"
-  local st
-  st=$(status_of "$RC")
-  [[ $SECS == 0 && $RC == 124 ]] && st="not run"
-  ((RC > 128 && RC != 137)) && st=crashed
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$prog" "$*" "$st" "$RC" "$SECS" "$log" >>"$TESTS"
+  # When the build failed, a binary older than this run's build may be a
+  # leftover of an earlier one: the summary marks its results stale.
+  local fresh=no
+  [[ "$BUILD/$prog" -nt "$TMPD/build-stamp" ]] && fresh=yes
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$prog" "$*" "$ST" "$RC" "$SECS" "$log" "$fresh" >>"$TESTS"
 }
 for t in "${TEST_NAMES[@]}"; do run_test "$t"; done
 run_test parity_test cuda
@@ -149,7 +152,7 @@ run_bench() {  # cap program [args...]
   run "bench $prog" "$cap" "$TMPD/$prog.out" "$BUILD/$prog" "$@"
   grep -h '^{.*}$' "$TMPD/$prog.out" >>"$OUT/bench.jsonl"
   grep -hv '^{.*}$' "$TMPD/$prog.out" >>"$OUT/bench.log"
-  printf '%s\t%s\t%s\t%s\n' "$prog" "$(status_of "$RC")" "$RC" "$SECS" >>"$BENCHES"
+  printf '%s\t%s\t%s\t%s\n' "$prog" "$ST" "$RC" "$SECS" >>"$BENCHES"
 }
 run_bench 60 bench_roofline
 
@@ -188,7 +191,7 @@ if [[ $CUDA_MODE != off ]] && command -v python3 >/dev/null; then
   run "bench torch_roofline" 60 "$TMPD/torch.out" env PYTHONUNBUFFERED=1 python3 "$TMPD/torch_roofline.py"
   grep -h '^{.*}$' "$TMPD/torch.out" >>"$OUT/bench.jsonl"
   grep -hv '^{.*}$' "$TMPD/torch.out" >>"$OUT/bench.log"
-  printf '%s\t%s\t%s\t%s\n' torch_roofline "$(status_of "$RC")" "$RC" "$SECS" >>"$BENCHES"
+  printf '%s\t%s\t%s\t%s\n' torch_roofline "$ST" "$RC" "$SECS" >>"$BENCHES"
 else
   note "bench torch_roofline" "not run" "CPU-only dry run or no python3"
 fi
@@ -221,13 +224,13 @@ else
     run "sanitizer $prog" 75 "$log" env FOCUSLLM_TEST_SMALL=1 "$SANITIZER" --tool memcheck --leak-check no \
       --error-exitcode 99 "$BUILD/$prog"
     cat "$log" >>"$OUT/sanitizer.log"
-    printf '%s\t%s\t%s\t%s\t%s\n' "$prog" "$(status_of "$RC")" "$RC" "$SECS" "$log" >>"$SAN"
+    printf '%s\t%s\t%s\t%s\t%s\n' "$prog" "$ST" "$RC" "$SECS" "$log" >>"$SAN"
   done
 fi
 
 # ---- sm_80 compile check (optional) ---------------------------------------------------
 if [[ ${DEVICE_CHECK_SM80:-0} == 1 && $CUDA_MODE != off ]]; then
-  run "configure sm80" 60 "$OUT/build.log" cmake -S "$ROOT" -B "$ROOT/build-device-sm80" -G Ninja \
+  run "configure sm80" 60 "$OUT/build.log" cmake -S "$ROOT" -B "$ROOT/build-device-sm80" "${GEN[@]}" \
     -DCMAKE_BUILD_TYPE=Release -DFOCUSLLM_CUDA=on -DFOCUSLLM_CUDA_ARCHS=80
   run "build sm80 (engine only)" 240 "$OUT/build.log" cmake --build "$ROOT/build-device-sm80" --parallel "$JOBS" \
     --target focusllm_core
@@ -260,9 +263,11 @@ def num(x):
 phases = [dict(name=a, status=b, rc=num(c), seconds=num(d), note=e) for a, b, c, d, e in rows("phases.tsv", 5)]
 
 tests, totals, bad = [], dict(passed=0, failed=0, skipped=0), []
-for prog, args, st, rc, secs, log in rows("tests.tsv", 6):
+build_ok = any(p["name"] == "build" and p["status"] == "ok" for p in phases)
+for prog, args, st, rc, secs, log, fresh in rows("tests.tsv", 7):
     text = read(log)
-    t = dict(program=prog, args=args, status=st, rc=num(rc), seconds=num(secs))
+    fresh = build_ok or fresh == "yes"
+    t = dict(program=prog, args=args, status=st, rc=num(rc), seconds=num(secs), fresh_binary=fresh)
     m = re.findall(r"^(\d+) passed, (\d+) failed, (\d+) skipped$", text, re.M)
     if m:
         t.update(passed=int(m[-1][0]), failed=int(m[-1][1]), skipped=int(m[-1][2]))
@@ -272,7 +277,7 @@ for prog, args, st, rc, secs, log in rows("tests.tsv", 6):
     t["skips"] = [l[5:] for l in text.splitlines() if l.startswith("skip ")][:10]
     if st in ("failed", "crashed", "timeout") or not m:
         t["tail"] = text.splitlines()[-15:]
-    if st not in ("ok", "skipped", "missing"):
+    if st not in ("ok", "skipped") or not fresh:
         bad.append(prog + (" " + args if args else ""))
     tests.append(t)
 
@@ -349,7 +354,8 @@ print(f"device-check: {'OK' if summary['ok'] else 'NOT OK'}  mode={summary['mode
       f"{len(klist)} kernels, {len(spilling)} spilling)")
 for t in tests:
     counts = f"{t.get('passed', '-')}/{t.get('failed', '-')}/{t.get('skipped', '-')}"
-    print(f"  test {t['program'] + (' ' + t['args'] if t['args'] else ''):<28} {t['status']:<8} p/f/s {counts}")
+    stale = "" if t["fresh_binary"] or t["status"] == "missing" else "  (stale binary: not rebuilt)"
+    print(f"  test {t['program'] + (' ' + t['args'] if t['args'] else ''):<28} {t['status']:<8} p/f/s {counts}{stale}")
     for l in t["failures"][:3]:
         print(f"      FAIL {l[:110]}")
 for s in sanitizer:
