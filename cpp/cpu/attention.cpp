@@ -1,95 +1,87 @@
 // CPU attention over segments: each query sees the fully visible prefix keys
-// and the causal part of its sequence's main keys. Work items are (segment,
-// KV head, block of queries); the query heads that share a KV head are done
-// together so each key row is converted and read once for all of them.
+// and the causal part of its sequence's main keys (backend.h, AttnSegment).
+//
+// Work items are (segment, KV head, block of query rows); the query heads that
+// share a KV head are done together, so each key row is converted once for
+// all of them (kernel: kernels_attention.inl). Causal rows have unequal cost,
+// and items of long segments cost more than those of candidates, so items are
+// sorted by their cost (rows × keys seen) and handed out dynamically,
+// largest first.
 #include <algorithm>
-#include <cmath>
 #include <vector>
 
+#include "../core/error.h"
 #include "ops.h"
 
 namespace focus::cpu {
 
 namespace {
 
-inline float dot(const float* a, const float* b, int n) {
-  float acc[16] = {0};
-  int k = 0;
-  for (; k + 16 <= n; k += 16)
-    for (int j = 0; j < 16; ++j) acc[j] += a[k + j] * b[k + j];
-  float s = 0;
-  for (; k < n; ++k) s += a[k] * b[k];
-  for (int j = 0; j < 16; ++j) s += acc[j];
-  return s;
-}
-
 struct Item {
-  int seg, kv_head, q0, q1;  // queries [q0, q1) of the segment
+  int seg, kv_head, q0, rows;
+  int64_t cost;
 };
+
+// Query vectors per item: enough to amortise converting a key block (~64),
+// small enough that long sequences still give many items.
+constexpr int kQueryVectors = 64;
 
 }  // namespace
 
 void attention(ThreadPool& pool, float* out, const float* q, const AttnArgs& a) {
+  FOCUS_CHECK(a.n_heads > 0 && a.n_kv_heads > 0 && a.n_heads % a.n_kv_heads == 0 && a.head_dim > 0,
+              "attention: ", a.n_heads, " query heads cannot share ", a.n_kv_heads, " KV heads of dimension ",
+              a.head_dim);
+  FOCUS_CHECK(a.n_seg >= 0 && (a.n_seg == 0 || a.segs_host), "attention: missing segment table");
+  const Kernels& K = kernels();
   const int hd = a.head_dim, G = a.n_heads / a.n_kv_heads, kvd = a.n_kv_heads * hd, qd = a.n_heads * hd;
-  constexpr int kQBlock = 16;
-  std::vector<Item> items;
-  for (int s = 0; s < a.n_seg; ++s)
-    for (int g = 0; g < a.n_kv_heads; ++g)
-      for (int i = 0; i < a.segs_host[s].n_q; i += kQBlock)
-        items.push_back({s, g, i, std::min(a.segs_host[s].n_q, i + kQBlock)});
+  const int qb = std::max(1, kQueryVectors / G);
 
-  pool.parallel_for(int64_t(items.size()), 1, [&](int64_t b, int64_t e) {
-    std::vector<float> kf, vf, scores;
-    for (int64_t it = b; it < e; ++it) {
-      const Item& w = items[size_t(it)];
-      const AttnSegment& s = a.segs[w.seg];
-      const int n_keys = s.n_prefix + s.q_index + w.q1;  // keys the last query of the block sees
-      // Keys and values of this KV head, converted to float32 once per item.
-      kf.resize(size_t(n_keys) * hd);
-      vf.resize(size_t(n_keys) * hd);
-      auto load = [&](float* dst, const void* base, int64_t layer_stride, DType t, int row) {
-        const size_t es = dtype_size(t);
-        const char* p = static_cast<const char*>(base) + (int64_t(a.layer) * layer_stride + int64_t(row) * kvd +
-                                                         int64_t(w.kv_head) * hd) * int64_t(es);
-        to_f32(dst, p, t, hd);
-      };
-      for (int j = 0; j < s.n_prefix; ++j) {
-        load(&kf[size_t(j) * hd], s.k_prefix, s.prefix_k_layer_stride, DType(s.prefix_dtype), j);
-        load(&vf[size_t(j) * hd], s.v_prefix, s.prefix_v_layer_stride, DType(s.prefix_dtype), j);
-      }
-      for (int j = 0; j < s.q_index + w.q1; ++j) {
-        load(&kf[size_t(s.n_prefix + j) * hd], s.k_main, s.main_layer_stride, DType(s.main_dtype), j);
-        load(&vf[size_t(s.n_prefix + j) * hd], s.v_main, s.main_layer_stride, DType(s.main_dtype), j);
-      }
-      scores.resize(size_t(n_keys));
-      for (int i = w.q0; i < w.q1; ++i) {
-        const int visible = s.n_prefix + s.q_index + i + 1;
-        const int row = s.q_row + i;
-        for (int h = 0; h < G; ++h) {
-          const int head = w.kv_head * G + h;
-          const float* qv = q + int64_t(row) * qd + int64_t(head) * hd;
-          float mx = -INFINITY;
-          for (int j = 0; j < visible; ++j) {
-            scores[size_t(j)] = dot(qv, &kf[size_t(j) * hd], hd) * a.scale;
-            mx = std::max(mx, scores[size_t(j)]);
-          }
-          double sum = 0;
-          for (int j = 0; j < visible; ++j) {
-            scores[size_t(j)] = std::exp(scores[size_t(j)] - mx);
-            sum += scores[size_t(j)];
-          }
-          float* o = out + int64_t(row) * qd + int64_t(head) * hd;
-          std::fill(o, o + hd, 0.0f);
-          for (int j = 0; j < visible; ++j) {
-            const float p = scores[size_t(j)];
-            const float* vr = &vf[size_t(j) * hd];
-            for (int d = 0; d < hd; ++d) o[d] += p * vr[d];
-          }
-          const float inv = float(1.0 / sum);
-          for (int d = 0; d < hd; ++d) o[d] *= inv;
-        }
-      }
+  std::vector<Item> items;
+  int max_rows = 0;
+  for (int s = 0; s < a.n_seg; ++s) {
+    const AttnSegment& sg = a.segs_host[s];
+    FOCUS_CHECK(sg.n_q >= 0 && sg.q_index >= 0 && sg.n_prefix >= 0 && sg.q_row >= 0 && sg.q_row + sg.n_q <= a.n_rows,
+                "attention: segment ", s, " (rows ", sg.q_row, "+", sg.n_q, ", q_index ", sg.q_index, ", prefix ",
+                sg.n_prefix, ") does not fit ", a.n_rows, " query rows");
+    for (int i = 0; i < sg.n_q; i += qb) {
+      const int rows = std::min(qb, sg.n_q - i);
+      const int64_t keys = int64_t(sg.n_prefix) + sg.q_index + i + rows;
+      for (int g = 0; g < a.n_kv_heads; ++g) items.push_back({s, g, i, rows, int64_t(rows) * keys});
+      max_rows = std::max(max_rows, rows);
     }
+  }
+  std::stable_sort(items.begin(), items.end(), [](const Item& x, const Item& y) { return x.cost > y.cost; });
+  const size_t scratch = K.attention_scratch(max_rows * G, hd);
+
+  pool.parallel_dynamic(int64_t(items.size()), [&](int64_t it) {
+    thread_local std::vector<float> buf;
+    if (buf.size() < scratch) buf.resize(scratch);
+    const Item& w = items[size_t(it)];
+    const AttnSegment& s = a.segs[w.seg];
+    const int64_t head_off = int64_t(w.kv_head) * hd;
+    const int64_t pes = int64_t(dtype_size(DType(s.prefix_dtype))), mes = int64_t(dtype_size(DType(s.main_dtype)));
+    AttnTask t;
+    t.q = q + int64_t(s.q_row + w.q0) * qd + head_off * G;
+    t.out = out + int64_t(s.q_row + w.q0) * qd + head_off * G;
+    t.q_stride = qd;
+    t.n_rows = w.rows;
+    t.group = G;
+    t.head_dim = hd;
+    t.scale = a.scale;
+    t.n_prefix = s.n_prefix;
+    t.q_index = s.q_index + w.q0;
+    t.kv_stride = kvd;
+    t.prefix_dtype = s.prefix_dtype;
+    t.main_dtype = s.main_dtype;
+    t.k_prefix = t.v_prefix = nullptr;
+    if (s.n_prefix > 0) {
+      t.k_prefix = static_cast<const char*>(s.k_prefix) + (int64_t(a.layer) * s.prefix_k_layer_stride + head_off) * pes;
+      t.v_prefix = static_cast<const char*>(s.v_prefix) + (int64_t(a.layer) * s.prefix_v_layer_stride + head_off) * pes;
+    }
+    t.k_main = static_cast<const char*>(s.k_main) + (int64_t(a.layer) * s.main_layer_stride + head_off) * mes;
+    t.v_main = static_cast<const char*>(s.v_main) + (int64_t(a.layer) * s.main_layer_stride + head_off) * mes;
+    K.attention(t, buf.data());
   });
 }
 

@@ -40,10 +40,14 @@ size_t host_available_bytes() {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads) : pool_(threads) {}
+  // Resolves the instruction set first: a bad FOCUSLLM_CPU_ISA fails here,
+  // before any thread starts.
+  explicit CpuBackend(int threads) : pool_((cpu::kernels(), threads)) {}
 
   std::string name() const override { return "cpu"; }
-  std::string description() const override { return str("CPU, ", pool_.size(), " threads"); }
+  std::string description() const override {
+    return str("CPU, ", pool_.size(), pool_.size() == 1 ? " thread, " : " threads, ", cpu::cpu_isa_name());
+  }
   DType act_dtype() const override { return DType::F32; }
 
   void* alloc(size_t bytes, const char* what) override {
