@@ -453,7 +453,8 @@ void CudaBackend::attention(void* out, const void* q, const AttnArgs& a) {
   if (need > attn_ws_bytes_) {
     // Grow geometrically: the local sequence grows by a token per step.
     const size_t bytes = std::max(need, attn_ws_bytes_ + attn_ws_bytes_ / 2);
-    dealloc(attn_ws_);  // cudaFree waits for the kernels that used it
+    sync();  // the old workspace may still be in use by queued kernels
+    dealloc(attn_ws_);
     attn_ws_ = nullptr;
     attn_ws_bytes_ = 0;
     attn_ws_ = alloc(bytes, "attention workspace");

@@ -170,6 +170,28 @@ void test_embedding_gather(CudaBackend& cb, DType t, ftest::Rng& rng) {
             want[size_t(i) * cols + j] = round_to(table.values[size_t(ids[size_t(i)]) * cols + j], t);
         out.check(str("embedding ", dtype_name(ft), " table -> ", dtype_name(t), " cols=", cols, " n=", n), want, 0.0);
       }
+      // The launcher also converts on the fly from a table kept in its file
+      // type (the backend never needs it: its tables are act_dtype), and
+      // gives an id out of range a NaN row instead of reading wild memory.
+      if (ft != t) {
+        DevBuf raw(cb, table.file.size());
+        cb.upload(raw.p, table.file.data(), table.file.size());
+        const int n = 5;
+        const std::vector<int32_t> ids{3, vocab - 1, 0, vocab, -1};
+        DevBuf dids(cb, ids.size() * 4);
+        cb.upload(dids.p, ids.data(), ids.size() * 4);
+        PoisonedOut out(cb, size_t(n) * cols, t);
+        focus::cuda::embedding(out.p(), t, raw.p, ft, vocab, cols, dids.as<int32_t>(), n, cb.stream());
+        std::vector<float> got = get(cb, out.p(), size_t(n) * cols, t);
+        bool ok = true;
+        for (int i = 0; i < n; ++i)
+          for (int j = 0; j < cols; ++j) {
+            const float g = got[size_t(i) * cols + j];
+            if (i >= 3 ? !std::isnan(g) : g != round_to(table.values[size_t(ids[size_t(i)]) * cols + j], t)) ok = false;
+          }
+        ftest::check(ok, str("embedding launcher converting ", dtype_name(ft), " -> ", dtype_name(t), " cols=", cols,
+                             ", ids out of range give NaN rows"));
+      }
       // gather_rows: activation rows, same type.
       const int n = 77;
       std::vector<int32_t> rows(static_cast<size_t>(n));
