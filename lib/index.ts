@@ -8,3 +8,4 @@ export { estimateMemory, formatBytes, type MemoryEstimate } from './memory';
 export { loadTokenizer } from './tokenizer/index';
 export type { Tokenizer, StreamDecoder, ChatMessage } from './tokenizer/types';
 export { native, buildInfo } from './native';
+export * from './eval/index';

@@ -84,12 +84,16 @@ export class Model implements SessionHost {
 
   /**
    * A plain causal forward of `ids` (no chunking, no cache): the next-token
-   * logits of the last position, or with `all` those of every position,
-   * (ids.length, vocab) row-major.
+   * logits of the last position, or with `all` those of every position from
+   * `from` (default 0) on, (ids.length - from, vocab) row-major.
    */
-  async forward(ids: ArrayLike<number>, opts: { all?: boolean } = {}): Promise<Float32Array> {
+  async forward(ids: ArrayLike<number>, opts: { all?: boolean; from?: number } = {}): Promise<Float32Array> {
     const x = checkIds(ids, this.config.vocabSize);
-    return this.run([{ tokens: Int32Array.from(x), logits: opts.all ? 2 : 1 }]);
+    const from = opts.from ?? 0;
+    if (!Number.isInteger(from) || from < 0 || from >= x.length)
+      throw new Error(`option from must be an integer in [0, ${x.length}), got ${String(opts.from)}`);
+    if (opts.from !== undefined && !opts.all) throw new Error('option from needs all: true');
+    return this.run([{ tokens: Int32Array.from(x), logits: opts.all ? 2 : 1, logitsFrom: from }]);
   }
 
   /** A FocusLLM session (native mode below minChunkedLength). */

@@ -98,6 +98,8 @@ export interface NativeSeq {
   candSlot?: number;
   /** 0 none, 1 the last token's, 2 every token's */
   logits?: LogitsMode;
+  /** with logits 2: only the rows of tokens logitsFrom.. (default 0) */
+  logitsFrom?: number;
 }
 
 export declare class Model {

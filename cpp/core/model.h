@@ -120,6 +120,7 @@ struct SeqRun {
   CandidateSet* cand = nullptr;    // the last token is a candidate: candidate
   int cand_slot = -1;              // projections, its KV goes to cand[cand_slot]
   LogitsMode logits = LogitsMode::None;
+  int logits_from = 0;  // All: only the rows of tokens [logits_from, n)
 };
 
 // Shared between a run and its caller (another thread): cancellation and

@@ -27,6 +27,11 @@ struct Model::Piece {
 
 static constexpr int kLogitChunk = 256;  // logits rows computed per matmul
 
+static int64_t logit_rows_of(const SeqRun& s) {
+  if (s.logits == LogitsMode::All) return int64_t(s.tokens.size()) - s.logits_from;
+  return s.logits == LogitsMode::Last ? 1 : 0;
+}
+
 static size_t table_bytes_for(int rows, int prefix_rows) {
   // ids + positions (rows), prefix positions, KV destinations for rows and
   // candidates, up to two segments per row, logits row indices; 64-byte
@@ -110,6 +115,8 @@ void Model::validate(const std::vector<SeqRun>& batch) const {
       FOCUS_CHECK(cands.insert({s.cand, s.cand_slot}).second, where, "candidate slot ", s.cand_slot,
                   " is written by two sequences of one batch");
     }
+    FOCUS_CHECK(s.logits_from >= 0 && s.logits_from < n, where, "logits_from ", s.logits_from,
+                " must be below the sequence's ", n, " tokens");
   }
   for (const SeqRun& s : batch)
     if (s.prefix)
@@ -142,7 +149,7 @@ std::vector<float> Model::run(const std::vector<SeqRun>& batch, RunControl* ctl)
   }
   int64_t out_rows = 0;
   for (const SeqRun& s : batch)
-    out_rows += s.logits == LogitsMode::All ? int64_t(s.tokens.size()) : s.logits == LogitsMode::Last ? 1 : 0;
+    out_rows += logit_rows_of(s);
   std::vector<float> logits(size_t(out_rows) * size_t(cfg_.vocab_size));
 
   // Pack pieces into micro-batches in order; pieces of one sequence land in
@@ -225,7 +232,7 @@ void Model::run_micro_batch(const std::vector<SeqRun>& batch, const std::vector<
     for (size_t i = 0; i < batch.size(); ++i) {
       out_base[i] = r;
       const SeqRun& s = batch[i];
-      r += s.logits == LogitsMode::All ? int64_t(s.tokens.size()) : s.logits == LogitsMode::Last ? 1 : 0;
+      r += logit_rows_of(s);
     }
   }
   for (int j = 0; j < Pmax; ++j) ppos[size_t(j)] = j;
@@ -263,8 +270,8 @@ void Model::run_micro_batch(const std::vector<SeqRun>& batch, const std::vector<
       kvdst[size_t(r)] = KvDst{const_cast<char*>(static_cast<const char*>(kmain)) + int64_t(mi) * kvd * int64_t(des),
                                const_cast<char*>(static_cast<const char*>(vmain)) + int64_t(mi) * kvd * int64_t(des),
                                main_stride, main_dtype, 0};
-      if (s.logits == LogitsMode::All)
-        logit_rows.push_back({r, out_base[size_t(p.seq)] + j});
+      if (s.logits == LogitsMode::All && j >= s.logits_from)
+        logit_rows.push_back({r, out_base[size_t(p.seq)] + j - s.logits_from});
       else if (s.logits == LogitsMode::Last && p.last && j == int(s.tokens.size()) - 1)
         logit_rows.push_back({r, out_base[size_t(p.seq)]});
     };

@@ -446,6 +446,7 @@ Napi::Value ModelWrap::Run(const Napi::CallbackInfo& info) {
       s.cand = set_of("cand");
       if (s.cand) s.cand_slot = int_option(o, "candSlot", -1, 0, 1 << 30);
       s.logits = LogitsMode(int_option(o, "logits", 0, 0, 2));
+      s.logits_from = int_option(o, "logitsFrom", 0, 0, 1 << 30);
     }
     std::shared_ptr<RunControl> ctl;
     if (info.Length() >= 2 && info[1].IsObject() && info[1].As<Napi::Object>().InstanceOf(data(env).run_control.Value()))

@@ -163,9 +163,11 @@ export async function runPpl(model: Model, ids: ArrayLike<number>, opts: PplOpti
       off = 1;
     } else input = x.slice(b, end);
     const ta = performance.now();
-    const rows = await model.forward(input, { all: true });
+    // Only the rows that score targets: those of positions p0 - 1 .. p1 - 2.
+    const from = p0 - 1 - b + off;
+    const rows = await model.forward(input, { all: true, from });
     scoreSeconds += (performance.now() - ta) / 1000;
-    for (let p = p0; p < p1; p++) nlls.push(tokenNll(rows, x[p], (p - 1 - b + off) * vocab, vocab));
+    for (let p = p0; p < p1; p++) nlls.push(tokenNll(rows, x[p], (p - 1 - b + off - from) * vocab, vocab));
     windows++;
     opts.onProgress?.({ phase: 'window', done: windows, total: nWindows });
   }
