@@ -9,10 +9,6 @@
 
 #include "gemm_device.cuh"
 
-#ifdef FOCUSLLM_WITH_CUBLASLT
-#include <cublasLt.h>
-#endif
-
 namespace focus::cuda {
 
 namespace {
@@ -286,10 +282,6 @@ void gemm_run(const GemmArgs& a, const GemmPlan& plan, cudaStream_t stream) {
     CUDA_CHECK_LAUNCH();
   }
 }
-
-#ifdef FOCUSLLM_WITH_CUBLASLT
-bool gemm_cublaslt(const GemmArgs& a, cudaStream_t stream);  // gemm_cublaslt.cu
-#endif
 
 void gemm(const GemmArgs& a, cudaStream_t stream) {
   check_args(a);

@@ -108,4 +108,10 @@ void gemm_sm90_launch(GemmKernel k, DType dtype, const GemmParams& p, cudaStream
 // device once per device, then remembers).
 bool gemm_sm90_available();
 
+#ifdef FOCUSLLM_WITH_CUBLASLT
+// `a` through cuBLASLt (gemm_cublaslt.cu); false, with nothing enqueued, when
+// cuBLASLt declines it (row split, bias with float32 output, no algorithm).
+bool gemm_cublaslt(const GemmArgs& a, cudaStream_t stream);
+#endif
+
 }  // namespace focus::cuda
