@@ -12,6 +12,8 @@
 
 namespace focus::cuda {
 
+using namespace attn;
+
 namespace {
 
 // Decode blocks wanted in flight: about 4 per multiprocessor (a decode block
@@ -301,6 +303,8 @@ void attention(const AttnLaunch& l, cudaStream_t stream) {
 // ---- device queries (the CPU emulator has its own) ------------------------------
 
 #ifndef FOCUS_ATTN_EMULATE
+namespace attn {
+
 int attn_sm_count() {
   int dev = 0, n = 0;
   CUDA_CHECK(cudaGetDevice(&dev));
@@ -325,6 +329,8 @@ void attn_check_launch(const char* what) {
   const cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) throw_cuda_error(e, what, __FILE__, __LINE__);
 }
+
+}  // namespace attn
 #endif
 
 }  // namespace focus::cuda

@@ -14,7 +14,7 @@
 // combines.
 #include "attention_impl.cuh"
 
-namespace focus::cuda {
+namespace focus::cuda::attn {
 
 // ---- kernels ---------------------------------------------------------------
 
@@ -224,4 +224,4 @@ void launch_attention_decode(const DecodeLaunch& l, cudaStream_t stream) {
 template void launch_attention_decode<__nv_bfloat16>(const DecodeLaunch&, cudaStream_t);
 template void launch_attention_decode<__half>(const DecodeLaunch&, cudaStream_t);
 
-}  // namespace focus::cuda
+}  // namespace focus::cuda::attn

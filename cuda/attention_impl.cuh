@@ -28,7 +28,8 @@
 #include "attention.cuh"
 #include "common.cuh"
 
-namespace focus::cuda {
+// Everything here is in focus::cuda::attn, away from the other ops' helpers.
+namespace focus::cuda::attn {
 
 // ---- work tables (built on the host, uploaded into the workspace) ------------
 
@@ -236,7 +237,7 @@ inline T* dynamic_smem() {
   return static_cast<T*>(emu_dynamic_smem());
 }
 #define FOCUS_ATTN_LAUNCH(kernel, grid, block, smem, stream, ...) \
-  ::focus::cuda::emu_launch((kernel), (grid), (block), (smem), __VA_ARGS__)
+  ::focus::cuda::attn::emu_launch((kernel), (grid), (block), (smem), __VA_ARGS__)
 
 #endif
 
@@ -492,4 +493,4 @@ struct WarpAttn {
   }
 };
 
-}  // namespace focus::cuda
+}  // namespace focus::cuda::attn

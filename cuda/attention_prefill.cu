@@ -13,7 +13,7 @@
 // are consecutive block indices, so they run together and share K/V in L2.
 #include "attention_impl.cuh"
 
-namespace focus::cuda {
+namespace focus::cuda::attn {
 
 // ---- kernels ---------------------------------------------------------------
 
@@ -134,4 +134,4 @@ void launch_attention_prefill(const PrefillLaunch& l, cudaStream_t stream) {
 template void launch_attention_prefill<__nv_bfloat16>(const PrefillLaunch&, cudaStream_t);
 template void launch_attention_prefill<__half>(const PrefillLaunch&, cudaStream_t);
 
-}  // namespace focus::cuda
+}  // namespace focus::cuda::attn

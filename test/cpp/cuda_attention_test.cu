@@ -42,7 +42,7 @@
 
 #include <cuda_runtime.h>
 
-namespace focus::cuda {
+namespace focus::cuda::attn {
 using std::max;
 using std::min;
 namespace emu {
@@ -269,12 +269,12 @@ size_t attn_smem_optin() { return 227 * 1024; }
 void attn_upload(void* dst, const void* src, size_t bytes, cudaStream_t) { std::memcpy(dst, src, bytes); }
 void attn_check_launch(const char*) {}
 
-}  // namespace focus::cuda
+}  // namespace focus::cuda::attn
 
 #undef __launch_bounds__
 #define __launch_bounds__(...)
-#define threadIdx (::focus::cuda::emu::thread_idx())
-#define blockIdx (::focus::cuda::emu::block_idx())
+#define threadIdx (::focus::cuda::attn::emu::thread_idx())
+#define blockIdx (::focus::cuda::attn::emu::block_idx())
 #include "../../cuda/attention.cu"
 #include "../../cuda/attention_decode.cu"
 #include "../../cuda/attention_prefill.cu"
@@ -665,6 +665,53 @@ void check_errors() {
   throws("F32 compute", "BF16 or F16");
 }
 
+// Checks that need the plan (and so a device): a too small workspace, a
+// buffer that is not 4-byte aligned.
+void check_launch_errors() {
+  Arena ar;
+  const int hd = 64, qd = 4 * hd;
+  std::vector<uint16_t> halves(size_t(64) * qd, from_f32(0.5f, DType::BF16));
+  void* kv = ar.alloc(halves.size() * 2 + 16);
+  void* q = ar.alloc(halves.size() * 2);
+  void* out = ar.alloc(halves.size() * 2);
+  h2d(kv, halves.data(), halves.size() * 2);
+  AttnSegment s{};
+  s.n_q = 8;
+  s.k_main = s.v_main = kv;
+  s.main_dtype = int32_t(DType::BF16);
+  void* dseg = ar.alloc(sizeof s);
+  AttnArgs a;
+  a.segs = static_cast<const AttnSegment*>(dseg);
+  a.segs_host = &s;
+  a.n_seg = 1;
+  a.n_rows = 8;
+  a.n_heads = 4;
+  a.n_kv_heads = 2;
+  a.head_dim = hd;
+  focus::cuda::AttnLaunch l;
+  l.args = &a;
+  l.q = q;
+  l.out = out;
+  l.dtype = DType::BF16;
+  auto throws = [&](const std::string& what, const std::string& needle) {
+    try {
+      h2d(dseg, &s, sizeof s);
+      focus::cuda::attention(l, nullptr);
+      dev_sync();
+      ftest::fail("rejects " + what + " (no error)");
+    } catch (const focus::Error& e) {
+      ftest::check(std::string(e.what()).find(needle) != std::string::npos, "rejects " + what, e.what());
+    }
+  };
+  l.workspace_bytes = focus::cuda::attention_workspace_bytes(a);
+  l.workspace = ar.alloc(l.workspace_bytes);
+  l.workspace_bytes -= 1;
+  throws("a too small workspace", "workspace");
+  l.workspace_bytes += 1;
+  s.k_main = static_cast<uint16_t*>(kv) + 1;  // 2-byte aligned only
+  throws("keys that are not 4-byte aligned", "aligned");
+}
+
 }  // namespace
 
 int main() {
@@ -674,6 +721,7 @@ int main() {
     ftest::skip("attention kernels against the float64 reference", why);
     return ftest::finish();
   }
+  check_launch_errors();
   uint64_t seed = 1;
   for (const Case& c : cases()) {
 #ifdef FOCUS_ATTN_EMULATE
