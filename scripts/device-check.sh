@@ -226,6 +226,14 @@ else
     cat "$log" >>"$OUT/sanitizer.log"
     printf '%s\t%s\t%s\t%s\t%s\n' "$prog" "$ST" "$RC" "$SECS" "$log" >>"$SAN"
   done
+  # Shared-memory races in the kernels with block-wide barriers and atomics.
+  if [[ -x "$BUILD/cuda_ops_test" ]]; then
+    log="$TMPD/san-racecheck.log"
+    run "racecheck cuda_ops_test" 60 "$log" env FOCUSLLM_TEST_SMALL=1 FOCUSLLM_TEST_ONLY=rms_norm,argmax,sampling \
+      "$SANITIZER" --tool racecheck --error-exitcode 99 "$BUILD/cuda_ops_test"
+    cat "$log" >>"$OUT/sanitizer.log"
+    printf '%s\t%s\t%s\t%s\t%s\n' "cuda_ops_test (racecheck)" "$ST" "$RC" "$SECS" "$log" >>"$SAN"
+  fi
 fi
 
 # ---- sm_80 compile check (optional) ---------------------------------------------------

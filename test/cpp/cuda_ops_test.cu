@@ -7,7 +7,8 @@
 // cuda_model_test.cu.
 //
 // Skipped (exit 77) without a usable device. FOCUSLLM_TEST_SMALL=1 shrinks
-// the sizes (for compute-sanitizer runs).
+// the sizes (for compute-sanitizer runs); FOCUSLLM_TEST_ONLY=rms_norm,sampling
+// runs only the named groups (those of main()).
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -30,6 +31,13 @@ using namespace ftest::cu;
 namespace {
 
 const bool kSmall = std::getenv("FOCUSLLM_TEST_SMALL") != nullptr;
+
+bool selected(const std::string& group) {
+  const char* only = std::getenv("FOCUSLLM_TEST_ONLY");
+  if (!only || !*only) return true;
+  const std::string list = std::string(",") + only + ",";
+  return list.find("," + group + ",") != std::string::npos;
+}
 
 // Tolerance of a 16-bit output against the float32 CPU op on the same inputs:
 // one rounding of the output (2^-9 / 2^-12 relative) plus float-order noise,
@@ -449,6 +457,7 @@ int main() {
       cb.configure(t);
       ftest::check(cb.act_dtype() == t, str("configure(", dtype_name(t), ") picks ", dtype_name(t), " activations"));
       auto guarded = [&](const char* what, auto&& f) {
+        if (!selected(what)) return;
         try {
           f();
         } catch (const std::exception& e) {
