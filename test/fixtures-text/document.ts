@@ -4,8 +4,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-const here = __dirname;
-const root = path.resolve(here, '../..');
+/** The package root (the folder with package.json above this file; also from dist/). */
+export const root = (() => {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+})();
+const here = path.join(root, 'test', 'fixtures-text');
 
 /** Paragraphs of multilingual.txt (many scripts, emoji, whitespace runs, code, special-looking text). */
 export function multilingualParagraphs(): string[] {

