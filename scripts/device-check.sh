@@ -155,6 +155,9 @@ run_bench() {  # cap program [args...]
   printf '%s\t%s\t%s\t%s\n' "$prog" "$ST" "$RC" "$SECS" >>"$BENCHES"
 }
 run_bench 60 bench_roofline
+# The end-to-end figures are the headline: right after the ceilings.
+# shellcheck disable=SC2086
+run_bench 180 bench_cuda_e2e --layers "$E2E_LAYERS" ${DEVICE_CHECK_E2E_ARGS:-}
 
 # PyTorch's numbers on the same card: a peer's bf16 GEMM and copy bandwidth.
 cat >"$TMPD/torch_roofline.py" <<'PY'
@@ -197,15 +200,6 @@ else
 fi
 run_bench 75 bench_cuda_gemm
 run_bench 75 bench_cuda_attention
-# shellcheck disable=SC2086
-run_bench 180 bench_cuda_e2e --layers "$E2E_LAYERS" ${DEVICE_CHECK_E2E_ARGS:-}
-# Any other benchmark program (CPU ones), briefly.
-for b in "$BUILD"/bench_*; do
-  [[ -x $b ]] || continue
-  name=$(basename "$b")
-  case $name in bench_roofline | bench_cuda_gemm | bench_cuda_attention | bench_cuda_e2e) continue ;; esac
-  run_bench 45 "$name"
-done
 
 # ---- compute-sanitizer at small sizes ------------------------------------------------
 SANITIZER=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
@@ -221,7 +215,7 @@ else
       printf '%s\tmissing\t-\t0\t%s\n' "$prog" "$log" >>"$SAN"
       continue
     fi
-    run "sanitizer $prog" 75 "$log" env FOCUSLLM_TEST_SMALL=1 "$SANITIZER" --tool memcheck --leak-check no \
+    run "sanitizer $prog" 50 "$log" env FOCUSLLM_TEST_SMALL=1 "$SANITIZER" --tool memcheck --leak-check no \
       --error-exitcode 99 "$BUILD/$prog"
     cat "$log" >>"$OUT/sanitizer.log"
     printf '%s\t%s\t%s\t%s\t%s\n' "$prog" "$ST" "$RC" "$SECS" "$log" >>"$SAN"
@@ -229,12 +223,20 @@ else
   # Shared-memory races in the kernels with block-wide barriers and atomics.
   if [[ -x "$BUILD/cuda_ops_test" ]]; then
     log="$TMPD/san-racecheck.log"
-    run "racecheck cuda_ops_test" 60 "$log" env FOCUSLLM_TEST_SMALL=1 FOCUSLLM_TEST_ONLY=rms_norm,argmax,sampling \
+    run "racecheck cuda_ops_test" 45 "$log" env FOCUSLLM_TEST_SMALL=1 FOCUSLLM_TEST_ONLY=rms_norm,argmax,sampling \
       "$SANITIZER" --tool racecheck --error-exitcode 99 "$BUILD/cuda_ops_test"
     cat "$log" >>"$OUT/sanitizer.log"
     printf '%s\t%s\t%s\t%s\t%s\n' "cuda_ops_test (racecheck)" "$ST" "$RC" "$SECS" "$log" >>"$SAN"
   fi
 fi
+
+# ---- any other benchmark program (CPU ones), briefly, last ----------------------------
+for b in "$BUILD"/bench_*; do
+  [[ -x $b ]] || continue
+  name=$(basename "$b")
+  case $name in bench_roofline | bench_cuda_gemm | bench_cuda_attention | bench_cuda_e2e) continue ;; esac
+  run_bench 45 "$name"
+done
 
 # ---- sm_80 compile check (optional) ---------------------------------------------------
 if [[ ${DEVICE_CHECK_SM80:-0} == 1 && $CUDA_MODE != off ]]; then
