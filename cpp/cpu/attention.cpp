@@ -54,7 +54,7 @@ void attention(ThreadPool& pool, float* out, const float* q, const AttnArgs& a) 
   std::stable_sort(items.begin(), items.end(), [](const Item& x, const Item& y) { return x.cost > y.cost; });
   const size_t scratch = K.attention_scratch(max_rows * G, hd);
 
-  pool.parallel_dynamic(int64_t(items.size()), [&](int64_t it) {
+  pool.parallel_chunks(int64_t(items.size()), [&](int64_t it) {
     thread_local std::vector<float> buf;
     if (buf.size() < scratch) buf.resize(scratch);
     const Item& w = items[size_t(it)];

@@ -69,6 +69,12 @@ struct Kernels {
   void (*rope)(float* x, int n_heads, int head_dim, const float* table);
   // out (n) = silu(gate) * up; out may alias gate.
   void (*swiglu)(float* out, const float* gate, const float* up, int64_t n);
+
+  // Benchmarks: `iters` rounds of kFmaChains independent vector FMAs on
+  // registers only (2 * W * kFmaChains flops a round), for the machine's peak.
+  // Returns a sum of the results so the loop cannot be dropped.
+  float (*fma_loop)(int64_t iters);
+  int fma_flops_per_iter;
 };
 
 const Kernels& kernels_generic();

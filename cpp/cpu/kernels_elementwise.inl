@@ -88,3 +88,22 @@ static void swiglu(float* out, const float* gate, const float* up, int64_t n) {
     vstore_n(out + i, vmul(vdiv(g, vadd(one, vexp(vsub(zero, g)))), vload_n(up + i, t)), t);
   }
 }
+
+// ---- peak --------------------------------------------------------------------------
+
+// Twelve chains: more than FMA latency x FMA ports on current x86 (4 x 2), and
+// with the multiplier they fit in 16 registers (AVX2, SSE).
+constexpr int kFmaChains = 12;
+
+static float fma_loop(int64_t iters) {
+  vf acc[kFmaChains];
+  for (int c = 0; c < kFmaChains; ++c) acc[c] = vset1(float(c) * 1e-3f);
+  const vf a = vset1(0.999999f), b = vset1(1e-7f);
+  for (int64_t i = 0; i < iters; ++i) {
+#pragma GCC unroll 12
+    for (int c = 0; c < kFmaChains; ++c) acc[c] = vfma(acc[c], a, b);
+  }
+  vf s = acc[0];
+  for (int c = 1; c < kFmaChains; ++c) s = vadd(s, acc[c]);
+  return vhsum(s);
+}

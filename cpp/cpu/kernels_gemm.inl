@@ -139,8 +139,14 @@ static void gemv_t(float* out, int64_t ldo, const float* x, int64_t ldx, const v
     for (int j = 0; j < R; ++j)
 #pragma GCC unroll 4
       for (int i = 0; i < M; ++i) acc[j][i] = vzero();
+    // The next block of rows follows this one in memory (R*K*es bytes on):
+    // prefetch it at the same offset. Hardware prefetchers stop at 4 KiB pages
+    // and a 16-bit row of 1-2K features is shorter than that.
+    const int64_t ahead = int64_t(R) * K * es;
     int64_t k = 0;
     for (; k + W <= K; k += W) {
+#pragma GCC unroll 8
+      for (int j = 0; j < R; ++j) __builtin_prefetch(wr[j] + k * es + ahead, 0, 0);
       vf xv[M];
 #pragma GCC unroll 4
       for (int i = 0; i < M; ++i) xv[i] = vload(x + i * ldx + k);

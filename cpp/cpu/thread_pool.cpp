@@ -11,8 +11,8 @@ namespace focus::cpu {
 
 namespace {
 
-// Set while a thread executes a region, so that a nested run() or
-// parallel_for() from inside a job runs inline instead of deadlocking.
+// Set while a thread runs chunks, so that a region started from inside a
+// chunk runs inline instead of deadlocking.
 thread_local bool t_in_region = false;
 
 inline void cpu_relax() {
@@ -28,7 +28,7 @@ inline void cpu_relax() {
 // Spins until done() holds or kSpinMicros have passed; true when done() held.
 template <class F>
 bool spin_until(F done) {
-  auto start = std::chrono::steady_clock::now();
+  const auto start = std::chrono::steady_clock::now();
   for (;;) {
     for (int i = 0; i < 64; ++i) {
       if (done()) return true;
@@ -39,14 +39,15 @@ bool spin_until(F done) {
 }
 
 struct RegionGuard {
+  bool prev = t_in_region;
   RegionGuard() { t_in_region = true; }
-  ~RegionGuard() { t_in_region = false; }
+  ~RegionGuard() { t_in_region = prev; }
 };
 
 }  // namespace
 
 ThreadPool::ThreadPool(int threads) : n_(std::max(1, threads)) {
-  for (int i = 1; i < n_; ++i) threads_.emplace_back([this, i] { worker_main(i); });
+  for (int i = 1; i < n_; ++i) threads_.emplace_back([this] { worker_main(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -58,7 +59,7 @@ ThreadPool::~ThreadPool() {
   for (auto& t : threads_) t.join();
 }
 
-void ThreadPool::worker_main(int id) {
+void ThreadPool::worker_main() {
   uint64_t seen = 0;
   for (;;) {
     auto ready = [&] { return stop_.load() || generation_.load() != seen; };
@@ -71,64 +72,80 @@ void ThreadPool::worker_main(int id) {
       sleepers_.fetch_sub(1);
     }
     if (stop_.load()) return;
-    seen = generation_.load(std::memory_order_acquire);
-    std::exception_ptr err;
-    try {
-      RegionGuard g;
-      (*job_)(id, n_);
-    } catch (...) {
-      err = std::current_exception();
+    seen = generation_.load();
+    work_on_region();
+  }
+}
+
+void ThreadPool::work_on_region() {
+  active_.fetch_add(1);
+  if (!closed_.load()) {
+    RegionGuard g;
+    const int64_t n = n_chunks_;
+    // Counts k more chunks as finished and wakes the caller on the last one.
+    auto finish = [&](int64_t k) {
+      if (done_.fetch_add(k) + k == n && caller_sleeping_.load()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        cv_done_.notify_one();
+      }
+    };
+    for (;;) {
+      const int64_t i = next_.fetch_add(1);
+      if (i >= n) break;
+      try {
+        (*fn_)(i);
+      } catch (...) {
+        {
+          std::lock_guard<std::mutex> lock(err_mu_);
+          if (!error_) error_ = std::current_exception();
+        }
+        // Chunks not handed out yet are skipped, and count as finished.
+        const int64_t untaken = next_.exchange(n);
+        if (untaken < n) finish(n - untaken);
+      }
+      finish(1);
     }
-    finish_job(err);
   }
+  active_.fetch_sub(1);
 }
 
-void ThreadPool::finish_job(std::exception_ptr err) {
-  if (err) {
-    std::lock_guard<std::mutex> lock(err_mu_);
-    if (!error_) error_ = err;
-  }
-  if (pending_.fetch_sub(1) == 1 && caller_sleeping_.load()) {
-    std::lock_guard<std::mutex> lock(mu_);
-    cv_done_.notify_one();
-  }
-}
-
-void ThreadPool::run(const std::function<void(int, int)>& fn) {
-  if (n_ == 1 || t_in_region) {
-    // Inline: one thread, or a region started from inside a region.
-    for (int w = 0; w < n_; ++w) fn(w, n_);
+void ThreadPool::parallel_chunks(int64_t n, const std::function<void(int64_t)>& fn) {
+  if (n <= 0) return;
+  if (n == 1 || n_ == 1 || t_in_region) {
+    for (int64_t i = 0; i < n; ++i) fn(i);
     return;
   }
   std::lock_guard<std::mutex> region(run_mu_);
-  job_ = &fn;
+  fn_ = &fn;
+  n_chunks_ = n;
+  next_.store(0);
+  done_.store(0);
   error_ = nullptr;
-  pending_.store(n_ - 1);
-  generation_.fetch_add(1);  // publishes job_ (seq_cst includes release)
+  closed_.store(false);      // publishes the fields above
+  generation_.fetch_add(1);  // wakes spinning workers
   if (sleepers_.load() > 0) {
     std::lock_guard<std::mutex> lock(mu_);
     cv_work_.notify_all();
   }
-  std::exception_ptr err;
-  try {
-    RegionGuard g;
-    fn(0, n_);
-  } catch (...) {
-    err = std::current_exception();
-  }
-  auto done = [&] { return pending_.load() == 0; };
-  if (!spin_until(done)) {
+  work_on_region();  // the caller takes chunks too
+  auto all_done = [&] { return done_.load() >= n; };
+  if (!spin_until(all_done)) {
     caller_sleeping_.store(true);
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_done_.wait(lock, done);
+      cv_done_.wait(lock, all_done);
     }
     caller_sleeping_.store(false);
   }
-  job_ = nullptr;
+  // A worker that arrived late may still be between raising active_ and
+  // finding no chunk left: wait for it before the region's fields change.
+  closed_.store(true);
+  while (active_.load() != 0) cpu_relax();
+  fn_ = nullptr;
+  std::exception_ptr err;
   {
     std::lock_guard<std::mutex> lock(err_mu_);
-    if (!err) err = error_;
+    err = error_;
     error_ = nullptr;
   }
   if (err) std::rethrow_exception(err);
@@ -137,37 +154,19 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
 void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(grain, 1);
-  int64_t parts = std::min<int64_t>(n_, (n + grain - 1) / grain);
-  if (parts <= 1 || t_in_region) {
+  const int64_t chunks = std::min<int64_t>((n + grain - 1) / grain, int64_t(n_) * kChunksPerThread);
+  if (chunks <= 1 || n_ == 1 || t_in_region) {
     fn(0, n);
     return;
   }
-  run([&](int w, int) {
-    if (w >= parts) return;
-    int64_t b = n * w / parts, e = n * (w + 1) / parts;
+  parallel_chunks(chunks, [&](int64_t c) {
+    const int64_t b = n * c / chunks, e = n * (c + 1) / chunks;
     if (b < e) fn(b, e);
   });
 }
 
-void ThreadPool::parallel_dynamic(int64_t n, const std::function<void(int64_t)>& fn) {
-  if (n <= 0) return;
-  if (n == 1 || n_ == 1 || t_in_region) {
-    for (int64_t i = 0; i < n; ++i) fn(i);
-    return;
-  }
-  std::atomic<int64_t> next{0};
-  run([&](int, int) {
-    for (;;) {
-      const int64_t i = next.fetch_add(1, std::memory_order_relaxed);
-      if (i >= n) return;
-      try {
-        fn(i);
-      } catch (...) {
-        next.store(n, std::memory_order_relaxed);  // stop handing out work
-        throw;
-      }
-    }
-  });
+void ThreadPool::run(const std::function<void(int, int)>& fn) {
+  parallel_chunks(n_, [&](int64_t i) { fn(int(i), n_); });
 }
 
 }  // namespace focus::cpu

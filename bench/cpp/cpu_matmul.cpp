@@ -1,0 +1,172 @@
+// CPU matmul throughput on the 156M LLaMA's shapes (hidden 1024, 4 KV heads
+// of 64, intermediate 2816, vocabulary 32000), F16/BF16/F32 weights, m = 1
+// (decode) and 512 (prefill), 1 and all threads; against two rooflines
+// measured in the same run: the FMA peak (register-only FMA loop on every
+// thread) and the read bandwidth (a streaming sum over 256 MiB).
+//
+//   bench_cpu_matmul [--threads 1,2] [--isa best|all|generic|avx2|avx512] [--m 1,512]
+//
+// One JSON object per line:
+//   {"bench":"cpu_fma_peak","isa":..,"threads":..,"gflops":..}
+//   {"bench":"cpu_read_bw","threads":..,"gbps":..}
+//   {"bench":"cpu_matmul","isa":..,"threads":..,"m":..,"n":..,"k":..,"dtype":..,
+//    "median_ms":..,"gflops":..,"frac_peak":..,"weight_gbps":..,"frac_bw":..}
+// Decode weights rotate through copies totalling > 128 MiB, so they come from
+// memory as in a real decode step (a 2 MiB matrix would otherwise sit in L3).
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common/testing.h"
+#include "core/error.h"
+#include "cpu/ops.h"
+
+using namespace focus;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Median time of f() after two warm-up calls: at least 5 runs and ~0.5 s.
+template <class F>
+double median_seconds(F f) {
+  f();
+  f();
+  std::vector<double> t;
+  const auto start = Clock::now();
+  while (t.size() < 5 || (seconds_since(start) < 0.5 && t.size() < 51)) {
+    const auto t0 = Clock::now();
+    f();
+    t.push_back(seconds_since(t0));
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+std::vector<int> parse_list(const char* s) {
+  std::vector<int> v;
+  for (const char* p = s; *p;) {
+    v.push_back(std::atoi(p));
+    while (*p && *p != ',') ++p;
+    if (*p == ',') ++p;
+  }
+  return v;
+}
+
+double fma_peak_gflops(cpu::ThreadPool& pool) {
+  const cpu::Kernels& K = cpu::kernels();
+  const int64_t iters = 20000000;
+  std::atomic<float> sink{0};
+  const double s = median_seconds([&] { pool.run([&](int, int) { sink = sink + K.fma_loop(iters); }); });
+  return double(iters) * K.fma_flops_per_iter * pool.size() / s * 1e-9;
+}
+
+double read_gbps(cpu::ThreadPool& pool) {
+  const size_t n = size_t(64) << 20;  // floats: 256 MiB
+  std::vector<float> buf(n, 1.0f);
+  std::atomic<double> sink{0};
+  const double s = median_seconds([&] {
+    pool.parallel_for(int64_t(n / 64), 1, [&](int64_t b, int64_t e) {
+      float acc[16] = {0};
+      for (int64_t i = b * 64; i < e * 64; i += 16)
+        for (int j = 0; j < 16; ++j) acc[j] += buf[size_t(i + j)];
+      float t = 0;
+      for (float a : acc) t += a;
+      sink = sink + t;
+    });
+  });
+  return double(n) * 4 / s * 1e-9;
+}
+
+struct Shape {
+  int n, k;
+  const char* what;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int> threads = {1, 2}, ms = {1, 512};
+  std::string isa_arg = "best";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a == "--threads") threads = parse_list(argv[i + 1]);
+    else if (a == "--m") ms = parse_list(argv[i + 1]);
+    else if (a == "--isa") isa_arg = argv[i + 1];
+    else {
+      std::fprintf(stderr, "unknown option %s\n", a.c_str());
+      return 2;
+    }
+  }
+  std::vector<cpu::Isa> isas;
+  if (isa_arg == "best") {
+    isas.push_back(cpu::best_isa());
+  } else if (isa_arg == "all") {
+    for (cpu::Isa i : {cpu::Isa::Generic, cpu::Isa::Avx2, cpu::Isa::Avx512})
+      if (cpu::isa_supported(i)) isas.push_back(i);
+  } else {
+    cpu::Isa i;
+    if (!cpu::parse_isa(isa_arg.c_str(), &i) || !cpu::isa_supported(i)) {
+      std::fprintf(stderr, "--isa %s: not a supported level here\n", isa_arg.c_str());
+      return 2;
+    }
+    isas.push_back(i);
+  }
+
+  const Shape shapes[] = {{1024, 1024, "q/o proj"}, {256, 1024, "k/v proj"}, {2816, 1024, "gate/up"},
+                          {1024, 2816, "down"},     {32000, 1024, "lm_head"}};
+  const DType dtypes[] = {DType::F16, DType::BF16, DType::F32};
+  ftest::Rng rng(1);
+
+  for (int nt : threads) {
+    cpu::ThreadPool pool(nt);
+    const double bw = read_gbps(pool);
+    std::printf("{\"bench\":\"cpu_read_bw\",\"threads\":%d,\"gbps\":%.2f}\n", nt, bw);
+    for (cpu::Isa isa : isas) {
+      cpu::set_isa(isa);
+      const double peak = fma_peak_gflops(pool);
+      std::printf("{\"bench\":\"cpu_fma_peak\",\"isa\":\"%s\",\"threads\":%d,\"gflops\":%.1f}\n", cpu::isa_name(isa),
+                  nt, peak);
+      std::fflush(stdout);
+      for (DType t : dtypes)
+        for (const Shape& sh : shapes) {
+          const size_t bytes = size_t(sh.n) * sh.k * dtype_size(t);
+          // Copies of the weight: enough to stream from memory for decode.
+          const int copies = int(std::max<size_t>(1, (size_t(128) << 20) / bytes + 1));
+          std::vector<std::vector<char>> w_bytes(static_cast<size_t>(copies), std::vector<char>(bytes));
+          for (auto& wb : w_bytes)
+            for (size_t i = 0; i < size_t(sh.n) * sh.k; ++i) store_from_f32(wb.data(), t, i, rng.uniform());
+          for (int m : ms) {
+            std::vector<float> x(size_t(m) * sh.k), out(size_t(m) * sh.n);
+            for (float& v : x) v = rng.uniform();
+            int next = 0;
+            const double s = median_seconds([&] {
+              Weight w;
+              w.data = w_bytes[size_t(m == 1 ? next++ % copies : 0)].data();
+              w.dtype = t;
+              w.rows = sh.n;
+              w.cols = sh.k;
+              w.name = sh.what;
+              cpu::matmul(pool, out.data(), x.data(), m, w, nullptr, false);
+            });
+            const double gflops = 2.0 * m * sh.n * sh.k / s * 1e-9, gbps = double(bytes) / s * 1e-9;
+            std::printf(
+                "{\"bench\":\"cpu_matmul\",\"isa\":\"%s\",\"threads\":%d,\"m\":%d,\"n\":%d,\"k\":%d,\"dtype\":\"%s\","
+                "\"what\":\"%s\",\"median_ms\":%.4f,\"gflops\":%.2f,\"frac_peak\":%.3f,\"weight_gbps\":%.2f,"
+                "\"frac_bw\":%.3f}\n",
+                cpu::isa_name(isa), nt, m, sh.n, sh.k, dtype_name(t), sh.what, s * 1e3, gflops, gflops / peak, gbps,
+                gbps / bw);
+            std::fflush(stdout);
+          }
+        }
+    }
+  }
+  return 0;
+}
