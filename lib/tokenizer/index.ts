@@ -7,7 +7,7 @@ import path from 'node:path';
 
 import { ChatRenderer, parseChatTemplates, type ChatTemplates, type TemplateTokens } from './chat';
 import { FastEncoder, fastPathBlocker, postProcessorFrame, type SpecialFrame } from './encode';
-import { hf, internals, type HfInternals, type HfTokenizer } from './hf';
+import { hf, internals, type HfTokenizer } from './hf';
 import { makeStreamDecoder, streamPlan, type StreamSource } from './stream';
 import type { ChatMessage, StreamDecoder, Tokenizer } from './types';
 
@@ -50,6 +50,8 @@ function optionalBool(cfg: Json, field: string, file: string): boolean | undefin
 
 /** Everything loadTokenizer reads besides tokenizer.json. */
 interface Settings {
+  /** tokenizer.json */
+  file: string;
   config: Json;
   configFile: string;
   generation: Json;
@@ -64,7 +66,6 @@ class FocusTokenizer implements Tokenizer {
   readonly addBos: boolean;
   /** why encode goes through the library's (slow) encode, or null when it does not */
   readonly slowEncodeReason: string | null;
-  private readonly t: HfInternals | null;
   private readonly fast: FastEncoder | null;
   /** ids around the body, with and without special tokens; null: use the library's encode as is */
   private readonly frames: { on: SpecialFrame; off: SpecialFrame } | null;
@@ -76,11 +77,11 @@ class FocusTokenizer implements Tokenizer {
     s: Settings,
   ) {
     const t = internals(tok);
-    this.t = t;
     const vocab: string[] = t ? t.model.vocab : [];
     if (!t) for (const [k, id] of tok.get_vocab(true)) vocab[id] = k;
     this.vocabSize = vocab.length;
     const cfgFile = s.configFile;
+    const file = s.file;
     const idOf = (text: string | null, field: string): number | null => {
       if (text === null) return null;
       const id = tok.token_to_id(text);
@@ -96,13 +97,19 @@ class FocusTokenizer implements Tokenizer {
     // Post-processor frames (what the library's encode adds around a sequence).
     const ppOn = t ? postProcessorFrame(t, true) : null;
     const ppOff = t ? postProcessorFrame(t, false) : null;
-    const ids = (strs: string[]) => strs.map((x) => tok.token_to_id(x) ?? -1);
+    // the library's token -> id mapping (encode's last step)
+    const ids = (strs: string[]) =>
+      strs.map((x) => {
+        const id = t!.added_tokens_map.get(x)?.id ?? t!.model.tokens_to_ids.get(x) ?? t!.model.unk_token_id;
+        if (id === undefined) throw new Error(`${file}: the post-processor's token ${JSON.stringify(x)} is not in the vocabulary`);
+        return id;
+      });
 
     // BOS: tokenizer_config.json, else generation_config.json, else the post-processor's one prefix token.
     let bos = idOf(tokenText(s.config, 'bos_token', cfgFile), 'bos_token');
     if (bos === null && s.generation.bos_token_id !== undefined && s.generation.bos_token_id !== null)
       bos = genId(s.generation.bos_token_id, 'bos_token_id');
-    if (bos === null && ppOn && ppOn.prefix.length === 1) bos = ids(ppOn.prefix)[0] >= 0 ? ids(ppOn.prefix)[0] : null;
+    if (bos === null && ppOn && ppOn.prefix.length === 1) bos = ids(ppOn.prefix)[0];
     this.bosId = bos;
 
     // EOS: tokenizer_config.json's eos_token, then generation_config.json's eos_token_id (a number or a list).
@@ -244,5 +251,5 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer | null> {
   } catch (e) {
     throw new Error(`${file}: ${(e as Error).message}`);
   }
-  return new FocusTokenizer(tok, { config, configFile, generation, generationFile, chat });
+  return new FocusTokenizer(tok, { file, config, configFile, generation, generationFile, chat });
 }
