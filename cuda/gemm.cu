@@ -206,12 +206,15 @@ GemmPlan gemm_plan(const GemmArgs& a) {
     else plan.kernel = GemmKernel::Mma64x128;
   }
 
-  // Split k when the tiles alone leave most SMs idle: aim at two blocks per
-  // SM, each split at least 4 k tiles (256 of k) long, within the workspace.
+  // Split k when the tiles alone leave SMs idle: skinny problems are bound by
+  // reading w, and want at least two blocks streaming it on every SM; big
+  // ones want one wave. Each split is at least 4 k tiles (256 of k) long, and
+  // the partial sums (splits, m, n) must fit the workspace.
   const int64_t tiles = tile_count(plan.kernel, a);
+  const int64_t target = a.m <= 128 ? 2 * int64_t(d.sms) : d.sms;
   const int k_tiles = ceil_div(a.k, 64);
-  if (tiles < d.sms && k_tiles >= 8 && a.workspace && aligned(a.workspace, 16)) {
-    int splits = int(std::min<int64_t>({ceil_div(2 * d.sms, tiles), k_tiles / 4, 16}));
+  if (tiles < target && k_tiles >= 8 && a.workspace && aligned(a.workspace, 16)) {
+    int splits = int(std::min<int64_t>({(target + tiles - 1) / tiles, k_tiles / 4, 16}));
     const size_t per_split = size_t(a.m) * size_t(a.n) * 4;
     while (splits > 1 && size_t(splits) * per_split > a.workspace_bytes) --splits;
     plan.splits = std::max(splits, 1);

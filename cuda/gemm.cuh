@@ -1,7 +1,10 @@
 // Tensor-core GEMM for every projection and the MLP: out = x · wᵀ (+ bias),
 // 16-bit inputs, float32 accumulation. Launchers only; the kernels are in
-// gemm_mma.cu (mma.sync, sm_80+), gemm_sm90.cu (wgmma + TMA, sm_90a builds)
-// and gemm.cu (the host-side plan, the fallback and the split-K reduction).
+// gemm_mma.cu (mma.sync, sm_80+), gemm_sm90.cu (wgmma + TMA, in builds for
+// sm_90a: CMake FOCUSLLM_CUDA_ARCHS containing "90a"), gemm.cu (the host-side
+// plan, the fallback and the split-K reduction) and gemm_cublaslt.cu (the
+// optional cuBLASLt route). gemm_impl.cuh has the kernel list and the plan.
+// Environment: FOCUSLLM_GEMM_NO_WGMMA=1 keeps sm_90a builds on mma.sync.
 #pragma once
 
 #include <cuda_runtime.h>

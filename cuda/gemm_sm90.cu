@@ -23,6 +23,8 @@
 #include <cudaTypedefs.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -51,6 +53,10 @@ struct Sm90Params {
 
 // ---- kernels -------------------------------------------------------------------
 
+// The PTX wrappers exist in the sm_90a device pass only (and in the host pass,
+// which compiles no device code): other targets have no use for them.
+#if !defined(__CUDA_ARCH__) || FOCUS_GEMM_SM90A
+
 __device__ __forceinline__ uint32_t smem_addr(const void* p) { return uint32_t(__cvta_generic_to_shared(p)); }
 
 __device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
@@ -65,16 +71,26 @@ __device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t byt
 __device__ __forceinline__ void mbar_arrive(uint32_t bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
 }
-// Waits until the phase with this parity has completed.
+// Waits until the phase with this parity has completed. A pipeline that can
+// never complete (a bug) must not hang the process: after ~2^34 cycles
+// (seconds; real waits are microseconds) the block traps, the launch fails and
+// the error reaches the host as an exception.
 __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-  uint32_t done = 0;
-  do {
+  long long start = 0;
+  for (uint32_t spin = 0;; ++spin) {
+    uint32_t done = 0;
     asm volatile(
         "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
         : "=r"(done)
         : "r"(bar), "r"(parity)
         : "memory");
-  } while (!done);
+    if (done) return;
+    if (spin % 256 == 255) {
+      const long long now = clock64();
+      if (start == 0) start = now;
+      else if (now - start > (1ll << 34)) __trap();
+    }
+  }
 }
 
 // TMA: the box at (c0 = column, c1 = row) of the tensor map -> shared memory
@@ -155,6 +171,8 @@ __device__ __forceinline__ void wgmma_64xBNx16(float (&d)[BN / 2], uint64_t da, 
     }
   }
 }
+
+#endif  // !defined(__CUDA_ARCH__) || FOCUS_GEMM_SM90A
 
 constexpr GemmKernel wgmma_kernel_id(int bn) { return bn == 256 ? GemmKernel::Wgmma128x256 : GemmKernel::Wgmma128x128; }
 
@@ -340,7 +358,10 @@ bool gemm_sm90_available() {
   CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
   CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
   bool ok = false;
-  if (major == 9 && minor == 0) {
+  // FOCUSLLM_GEMM_NO_WGMMA=1: keep to the mma.sync kernels (a way around a
+  // wgmma problem without rebuilding).
+  const char* off = std::getenv("FOCUSLLM_GEMM_NO_WGMMA");
+  if (major == 9 && minor == 0 && !(off && *off && std::strcmp(off, "0") != 0)) {
     // Which image of this file the device runs is the loader's choice: ask it.
     // Synchronous, once per device.
     int* d = nullptr;
