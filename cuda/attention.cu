@@ -1,5 +1,5 @@
 // Attention over the segment table: argument checks, the launch plan (which
-// segment goes to which kernel, prefill tiles longest first, decode groups
+// segment goes to which kernel, the order of the prefill tiles, decode groups
 // and their key splits), the workspace layout, and the dispatch on the 16-bit
 // type. The kernels are in attention_prefill.cu and attention_decode.cu.
 #include <algorithm>

@@ -125,8 +125,12 @@ struct PrefillCfg {
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kBM = 16 * kWarps;
   static constexpr int kBN = HDP <= 128 ? 64 : 16;
-  // HDP <= 64 fits two blocks per multiprocessor in 128 registers a thread.
+  // Keys per softmax step: at HDP = 64 a tile is taken in two halves, which
+  // halves the score registers and fits two blocks per multiprocessor in 128
+  // registers a thread.
+  static constexpr int kNB = HDP == 64 ? 32 : kBN;
   static constexpr int kMinBlocks = HDP <= 64 ? 2 : 1;
+  static_assert(kBN % kNB == 0, "whole steps per tile");
   static constexpr bool kQRegs = HDP <= 128;
   static constexpr int kLds = HDP + 8;
   static constexpr int kStageElems = 2 * kBN * kLds;  // K tile then V tile
@@ -168,10 +172,12 @@ __device__ __forceinline__ uint32_t smem_addr(const void* p) {
 __device__ __forceinline__ void cp_async16(void* dst, const void* src) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_addr(dst)), "l"(src));
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+// The "memory" clobbers keep the compiler from moving shared-memory accesses
+// across the group boundaries (a barrier follows each wait anyway).
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"

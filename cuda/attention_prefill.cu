@@ -72,10 +72,13 @@ __global__ void __launch_bounds__(PrefillCfg<HDP>::kThreads, PrefillCfg<HDP>::kM
     cp_async_commit();
     cp_async_wait<1>();  // tile t has landed; tile t + 1 may still be in flight
     block_sync();
-    const int key0 = t * C::kBN;
-    if (key0 < warp_lim_max)
-      w.template step<C::kBN>(sqw, sk(t & 1), sv(t & 1), key0, lim0, lim1, key0 + C::kBN > warp_lim_min,
-                              a.scale_log2, lane);
+#pragma unroll
+    for (int h = 0; h < C::kBN / C::kNB; ++h) {  // kNB keys per softmax step
+      const int key0 = t * C::kBN + h * C::kNB;
+      if (key0 < warp_lim_max)
+        w.template step<C::kNB>(sqw, sk(t & 1) + h * C::kNB * kLds, sv(t & 1) + h * C::kNB * kLds, key0, lim0, lim1,
+                                key0 + C::kNB > warp_lim_min, a.scale_log2, lane);
+    }
     block_sync();  // stage t & 1 is reloaded in the next iteration
   }
   w.finish();
