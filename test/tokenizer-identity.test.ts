@@ -90,6 +90,17 @@ const llama2Dirs: Record<string, string> = {
     j.decoder = { type: 'Metaspace', replacement: '▁', prepend_scheme: 'first', split: false };
     c.legacy = false;
   }),
+  'split-then-metaspace': variant(root, 'split-then-metaspace', LENML_LLAMA2, (j) => {
+    // a later pre-tokenizer step that depends on the section (Metaspace "first" after a Split)
+    j.normalizer = null;
+    j.pre_tokenizer = {
+      type: 'Sequence',
+      pretokenizers: [
+        { type: 'Split', pattern: { Regex: ' ?[^ ]+| +' }, behavior: 'Isolated', invert: false },
+        { type: 'Metaspace', replacement: '▁', prepend_scheme: 'first', split: false },
+      ],
+    };
+  }),
   'no-byte-fallback': variant(root, 'no-byte-fallback', LENML_LLAMA2, (j) => {
     // unknown characters become <unk> and runs of them fuse into one (fuse_unk)
     (j.model as Json).byte_fallback = false;

@@ -83,16 +83,10 @@ export class ChatRenderer {
         messages: messages.map((m) => ({ ...m })),
         ...this.tokens,
         add_generation_prompt: opts.addGenerationPrompt ?? false,
-        raise_exception: (message: unknown) => {
-          throw new TemplateError(String(message));
-        },
+        // raise_exception(message) is built into @huggingface/jinja: it throws Error(message)
       });
     } catch (e) {
-      if (e instanceof TemplateError) throw new Error(`chat template: ${e.message}`);
       throw new Error(`${where}: ${(e as Error).message}`);
     }
   }
 }
-
-/** raise_exception() from inside a template (a refusal of the messages, not a broken template). */
-class TemplateError extends Error {}
