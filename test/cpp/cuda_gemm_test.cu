@@ -97,6 +97,7 @@ struct Case {
   GemmEpilogue epi = GemmEpilogue::Store;
   bool bias = false;
   int ldo_pad = 0;
+  int out_shift = 0;  // out starts this many elements into its allocation (pairs misaligned)
   bool workspace = true;
   GemmPlan plan;        // used when forced
   bool forced = false;  // gemm_run(plan) instead of gemm()
@@ -107,9 +108,9 @@ const char* epi_name(GemmEpilogue e) {
 }
 
 std::string describe(const Weights& W, const Mat& x, const Case& c) {
-  return str(focus::dtype_name(W.t), " m=", c.m, " n=", W.n, " k=", W.k, " ldx=", x.ld, " ldo=n+", c.ldo_pad, " ",
-             epi_name(c.epi), c.bias ? " bias" : "", c.split < 0 ? "" : str(" split=", c.split),
-             c.workspace ? "" : " no-workspace",
+  return str(focus::dtype_name(W.t), " m=", c.m, " n=", W.n, " k=", W.k, " ldx=", x.ld, " ldo=n+", c.ldo_pad,
+             c.out_shift ? " out+1" : "", " ", epi_name(c.epi), c.bias ? " bias" : "",
+             c.split < 0 ? "" : str(" split=", c.split), c.workspace ? "" : " no-workspace",
              c.forced ? str(" [", gemm_kernel_name(c.plan.kernel), " splitk=", c.plan.splits, "]") : "");
 }
 
@@ -153,7 +154,7 @@ Result run_case(const Weights& W, const Mat& x, const Case& c, void* workspace, 
         std::memcpy(&out_raw[(size_t(i) * size_t(ldo) + size_t(j)) * 2], &h, 2);
         old[size_t(i) * size_t(n) + size_t(j)] = from16(h, W.t);
       }
-  DevBuf out(out_raw.size());
+  DevBuf out(out_raw.size(), size_t(c.out_shift) * es);
   CUDA_CHECK(cudaMemcpy(out.p(), out_raw.data(), out_raw.size(), cudaMemcpyHostToDevice));
 
   GemmArgs a;
@@ -268,8 +269,8 @@ struct Group {
     const bool ok = r.defect.empty() && r.err <= tol;
     if (!ok) {
       ++failed;
-      if (failed <= 20)
-        ftest::fail(str(name, ": ", what, r.defect.empty() ? str(" rel err ", r.err, " > tol ", tol) : ": " + r.defect));
+      const std::string why = r.defect.empty() ? str(" rel err ", r.err, " > tol ", tol) : ": " + r.defect;
+      if (failed <= 20) ftest::fail(str(name, ": ", what, why));
     }
     if (r.err / tol >= worst) {
       worst = r.err / tol;
@@ -335,6 +336,7 @@ void test_shapes(DType t, void* ws, ftest::Rng& rng) {
               Case c;
               c.m = m, c.split = split, c.epi = e, c.bias = bias;
               c.ldo_pad = rot % 3 == 0 ? 3 : rot % 3 == 1 ? 0 : 8;
+              c.out_shift = rot % 5 == 1;
               c.workspace = rot % 4 != 0;
               check_case(g, W, rot % 2 ? xpad : x, c, ws, rng);
             }
@@ -346,6 +348,7 @@ void test_shapes(DType t, void* ws, ftest::Rng& rng) {
           Case c;
           c.m = m, c.split = sp[size_t(rot) % sp.size()], c.epi = epis[rot % 3], c.bias = rot % 2 == 0;
           c.ldo_pad = rot % 5 == 0 ? 1 : 0;
+          c.out_shift = rot % 5 == 3;
           c.workspace = rot % 7 != 0;
           check_case(g, W, rot % 3 == 0 ? xpad : x, c, ws, rng);
         }
@@ -389,6 +392,7 @@ void test_forced_kernels(DType t, void* ws, ftest::Rng& rng) {
           c.m = pr.m, c.split = split, c.bias = rot % 2 == 0;
           c.epi = rot % 3 == 0 ? GemmEpilogue::Store : rot % 3 == 1 ? GemmEpilogue::Add : GemmEpilogue::StoreF32;
           c.ldo_pad = rot % 4 == 0 ? 1 : 0;
+          c.out_shift = rot % 4 == 2;
           c.forced = true;
           c.plan.kernel = kern;
           c.plan.splits = splits;
@@ -418,6 +422,7 @@ void test_fallback(DType t, void* ws, ftest::Rng& rng) {
     for (int split : {-1, pr.m / 3}) {
       Case c;
       c.m = pr.m, c.split = split, c.bias = true, c.epi = split < 0 ? GemmEpilogue::Add : GemmEpilogue::Store;
+      c.out_shift = split < 0;
       GemmArgs a;
       a.x = x.dev->p(), a.ldx = x.ld, a.w = W.w.dev->p(), a.m = pr.m, a.n = pr.n, a.k = pr.k, a.dtype = t;
       ftest::check(gemm_plan(a).kernel == GemmKernel::Simt,
