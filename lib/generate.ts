@@ -140,7 +140,9 @@ export async function* generateText(model: Model, req: GenerateRequest): AsyncGe
       const id = sample(logits);
       if (stopIds.has(id)) break;
       n++;
-      const piece = matcher.push(decoder.push(id));
+      // A model whose vocabulary is padded past the tokenizer's can sample an
+      // id with no text: it adds nothing to the output.
+      const piece = matcher.push(id < tok.vocabSize ? decoder.push(id) : '');
       if (piece.text) yield piece.text;
       const secs = (performance.now() - tDecode) / 1000;
       report({ generatedTokens: n, tokensPerSecond: secs > 0 ? n / secs : 0 });

@@ -201,6 +201,10 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Mo
   if (opts.tokenizer !== false) {
     try {
       tok = await loadTokenizer(abs);
+      if (tok && tok.vocabSize > nm.config.vocabSize)
+        throw new Error(
+          `${path.join(abs, 'tokenizer.json')}: the tokenizer has ${tok.vocabSize} tokens but config.json's vocab_size is ${nm.config.vocabSize}`,
+        );
     } catch (e) {
       nm.dispose();
       throw e;
