@@ -1,0 +1,93 @@
+// npm run bench -- [--json] [--suite kernels,engine,focus,tokenizer] [--backend cpu|cuda]
+//                  [--quick] [--threads 1,2] [--lengths 4k,16k,64k]
+//
+// Kernel and engine microbenchmarks that need no model (random weights are
+// generated and cached). A readable table per suite on a terminal; with
+// --json, one JSON object per measurement (machine, backend, shapes, median
+// time, derived throughput, and ratios to the peer or roofline measured in the
+// same run).
+import os from 'node:os';
+import path from 'node:path';
+
+import { parseFlags, parseNumber, UsageError } from '../lib/cli/args';
+import { benchEngine } from './engine';
+import { benchFocus } from './focus';
+import { buildBenchTargets, runBenchProgram } from './kernels';
+import { Reporter } from './report';
+
+const SPEC = {
+  json: { type: 'bool' as const, help: 'JSON lines instead of tables' },
+  suite: { type: 'list' as const, help: 'suites to run: kernels, engine, focus, tokenizer (cpu); kernels, e2e (cuda)' },
+  backend: { type: 'string' as const, help: 'cpu or cuda', default: 'cpu' },
+  quick: { type: 'bool' as const, help: 'fewer repeats and lengths' },
+  threads: { type: 'list' as const, help: 'thread counts for the engine suite', default: undefined },
+  lengths: { type: 'list' as const, help: 'context lengths of the focus suite', default: undefined },
+  'cache-dir': { type: 'string' as const, help: 'where random models are generated', default: path.join(os.tmpdir(), 'focusllm-bench') },
+};
+
+async function main(argv: string[]): Promise<number> {
+  let f;
+  try {
+    f = parseFlags(argv, SPEC);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`bench: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  const rep = new Reporter(Boolean(f.json));
+  const repoRoot = path.resolve(__dirname, '..', path.basename(path.dirname(__dirname)) === 'dist' ? '..' : '.');
+  const backend = String(f.backend);
+  const quick = Boolean(f.quick);
+  const cores = os.availableParallelism?.() ?? os.cpus().length;
+  const cacheDir = String(f['cache-dir']);
+  const suites = (f.suite as string[] | undefined) ?? (backend === 'cuda' ? ['kernels', 'e2e'] : ['kernels', 'engine', 'focus', 'tokenizer']);
+  const log = (s: string) => process.stderr.write(s + '\n');
+
+  if (backend === 'cuda') {
+    const buildDir = buildBenchTargets(repoRoot, ['bench_roofline', 'bench_cuda_gemm', 'bench_cuda_attention', 'bench_cuda_e2e'], log);
+    if (suites.includes('kernels')) for (const b of ['roofline', 'cuda_gemm', 'cuda_attention']) runBenchProgram(rep, buildDir, b);
+    if (suites.includes('e2e')) runBenchProgram(rep, buildDir, 'cuda_e2e', [], { FOCUSLLM_BENCH_DIR: path.join(cacheDir, 'cuda-e2e') });
+    return 0;
+  }
+  if (backend !== 'cpu') {
+    process.stderr.write(`bench: --backend must be cpu or cuda, got ${backend}\n`);
+    return 2;
+  }
+  if (suites.includes('kernels')) {
+    const buildDir = buildBenchTargets(repoRoot, ['bench_cpu_matmul'], log);
+    runBenchProgram(rep, buildDir, 'cpu_matmul', quick ? ['--quick'] : []);
+    rep.table('CPU matmul', 'cpu_matmul', [
+      ['isa', 'isa'], ['threads', 'threads'], ['dtype', 'dtype'], ['m', 'm'], ['n', 'n'], ['k', 'k'],
+      ['median_ms', 'ms'], ['gflops', 'GFLOP/s'], ['fraction_of_peak', 'of peak'],
+    ]);
+  }
+  if (suites.includes('engine')) {
+    const threads = ((f.threads as string[] | undefined) ?? ['1', String(Math.min(2, cores))]).map(Number);
+    await benchEngine(rep, { repoRoot, cacheDir, threads: [...new Set(threads)], quick, dtypes: ['F16', 'F32'] });
+  }
+  if (suites.includes('focus')) {
+    const lengths = ((f.lengths as string[] | undefined) ?? (quick ? ['4k', '16k'] : ['4k', '16k', '64k'])).map(parseNumber);
+    await benchFocus(rep, { cacheDir, lengths, threads: cores, steps: quick ? 2 : 4, backend: 'cpu' });
+  }
+  if (suites.includes('tokenizer')) {
+    try {
+      const mod = (await import('./tokenizer.js')) as { benchTokenizer?: (rep: Reporter, quick: boolean) => Promise<void> };
+      if (mod.benchTokenizer) await mod.benchTokenizer(rep, quick);
+    } catch (e) {
+      rep.note(`tokenizer bench: ${(e as Error).message}`);
+    }
+  }
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.stderr.write(`bench: ${(e as Error).stack ?? String(e)}\n`);
+    process.exitCode = 1;
+  },
+);
