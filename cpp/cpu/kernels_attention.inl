@@ -12,13 +12,14 @@
 // together so each key/value load feeds two FMAs.
 
 constexpr int kKB = 4 * W;  // keys per block: 4 accumulator vectors per query vector
+constexpr int kDirectQ = 4;  // query vectors per pass of the single-row path
 
 static inline int round_up(int x, int a) { return (x + a - 1) / a * a; }
 
 static size_t attention_scratch(int nqv, int hd) {
   const size_t hdp = size_t(round_up(hd, W));
-  // Qs, O: (nqv, hdp); m, l: nqv; Kb, Vb: (KB, hdp); Kt: (hdp, KB); S: (2, KB)
-  return 2 * size_t(nqv) * hdp + 2 * size_t(nqv) + 2 * size_t(kKB) * hdp + hdp * kKB + 2 * kKB + 4 * W;
+  // Qs, O: (nqv, hdp); m, l: nqv; Kb, Vb: (KB, hdp); Kt: (hdp, KB); S: (kDirectQ, KB)
+  return 2 * size_t(nqv) * hdp + 2 * size_t(nqv) + 2 * size_t(kKB) * hdp + hdp * kKB + kDirectQ * kKB + 4 * W;
 }
 
 // o (NV vectors) of query vectors a, b: o = o*alpha + sum_j p[j] v[j], j < n.
@@ -80,32 +81,89 @@ static inline float softmax_block(float* s, int limit, float* m, float* l) {
   return alpha;
 }
 
-static void attention(const AttnTask& t, float* scratch) {
-  const int G = t.group, hd = t.head_dim, hdp = round_up(hd, W), nqv = t.n_rows * G;
-  float* qs = scratch;                          // (nqv, hdp) scaled queries
-  float* o = qs + size_t(nqv) * hdp;            // (nqv, hdp) output accumulators
-  float* mrun = o + size_t(nqv) * hdp;          // (nqv) running max
-  float* lrun = mrun + nqv;                     // (nqv) running sum
-  float* kb = lrun + nqv;                       // (KB, hdp) keys of the block
-  float* vb = kb + size_t(kKB) * hdp;           // (KB, hdp) values of the block
-  float* kt = vb + size_t(kKB) * hdp;           // (hdp, KB) keys, transposed
-  float* sc = kt + size_t(hdp) * kKB;           // (2, KB) scores of the current pair
 
-  for (int i = 0; i < t.n_rows; ++i)
-    for (int h = 0; h < G; ++h) {
-      const float* qv = t.q + int64_t(i) * t.q_stride + int64_t(h) * hd;
-      float* dst = qs + size_t(i * G + h) * hdp;
-      for (int d = 0; d < hd; ++d) dst[d] = qv[d] * t.scale;
-      for (int d = hd; d < hdp; ++d) dst[d] = 0.0f;
+// ---- single query row (decode, candidates) --------------------------------------
+// With one query row the item has only `group` query vectors: too few to pay
+// for converting and transposing every key. Instead each key row is read
+// straight from the cache (converted on the fly) and dotted with up to
+// kDirectQ query vectors at once, and each value row is read once per chunk
+// of W dimensions for all of them.
+
+// Keys [0, n) of one range (prefix or main: one dtype T), rows `stride` bytes
+// apart, for QN query vectors q (QN, hdp) with state o (QN, hdp), m, l.
+template <int T, int QN>
+static void direct_range(const float* q, const char* kbase, const char* vbase, int64_t stride, int n, int hd,
+                         int hdp, float* o, float* m, float* l, float* sc) {
+  for (int j0 = 0; j0 < n; j0 += kKB) {
+    const int nk = n - j0 < kKB ? n - j0 : kKB;
+    for (int j = 0; j < nk; ++j) {
+      const char* kr = kbase + int64_t(j0 + j) * stride;
+      vf acc[QN];
+#pragma GCC unroll 4
+      for (int i = 0; i < QN; ++i) acc[i] = vzero();
+      int c = 0;
+      for (; c + W <= hd; c += W) {
+        const vf kv = vload_as<T>(kr, c);
+#pragma GCC unroll 4
+        for (int i = 0; i < QN; ++i) acc[i] = vfma(vload(q + i * hdp + c), kv, acc[i]);
+      }
+      if (c < hd) {  // q is zero-padded to hdp
+        const vf kv = vload_as_n<T>(kr, c, hd - c);
+#pragma GCC unroll 4
+        for (int i = 0; i < QN; ++i) acc[i] = vfma(vload(q + i * hdp + c), kv, acc[i]);
+      }
+#pragma GCC unroll 4
+      for (int i = 0; i < QN; ++i) sc[i * kKB + j] = vhsum(acc[i]);
     }
-  std::memset(o, 0, sizeof(float) * size_t(nqv) * hdp);
-  for (int q = 0; q < nqv; ++q) {
-    mrun[q] = -__builtin_inff();
-    lrun[q] = 0.0f;
+    float alpha[QN];
+    for (int i = 0; i < QN; ++i) alpha[i] = softmax_block(sc + i * kKB, nk, m + i, l + i);
+    for (int c = 0; c < hdp; c += W) {
+      const int w = hd - c < W ? hd - c : W;
+      vf acc[QN];
+#pragma GCC unroll 4
+      for (int i = 0; i < QN; ++i) acc[i] = vmul(vload(o + i * hdp + c), vset1(alpha[i]));
+      for (int j = 0; j < nk; ++j) {
+        const char* vr = vbase + int64_t(j0 + j) * stride;
+        const vf vv = w == W ? vload_as<T>(vr, c) : vload_as_n<T>(vr, c, w);
+#pragma GCC unroll 4
+        for (int i = 0; i < QN; ++i) acc[i] = vfma(vset1(sc[i * kKB + j]), vv, acc[i]);
+      }
+#pragma GCC unroll 4
+      for (int i = 0; i < QN; ++i) vstore(o + i * hdp + c, acc[i]);
+    }
   }
+}
+
+template <int QN>
+static void direct_range_t(int dtype, const float* q, const void* k, const void* v, int64_t stride_elems, int n,
+                           int hd, int hdp, float* o, float* m, float* l, float* sc) {
+  const char* kb = static_cast<const char*>(k);
+  const char* vb = static_cast<const char*>(v);
+  switch (dtype) {
+    case kF32: direct_range<kF32, QN>(q, kb, vb, stride_elems * 4, n, hd, hdp, o, m, l, sc); break;
+    case kF16: direct_range<kF16, QN>(q, kb, vb, stride_elems * 2, n, hd, hdp, o, m, l, sc); break;
+    default: direct_range<kBF16, QN>(q, kb, vb, stride_elems * 2, n, hd, hdp, o, m, l, sc); break;
+  }
+}
+
+// The item's one row: prefix keys, then main keys [0, q_index], for the query
+// vectors [q0, q0 + QN).
+template <int QN>
+static void direct_group(const AttnTask& t, int hdp, const float* qs, float* o, float* m, float* l, float* sc) {
+  if (t.n_prefix > 0)
+    direct_range_t<QN>(t.prefix_dtype, qs, t.k_prefix, t.v_prefix, t.kv_stride, t.n_prefix, t.head_dim, hdp, o, m, l,
+                       sc);
+  direct_range_t<QN>(t.main_dtype, qs, t.k_main, t.v_main, t.kv_stride, t.q_index + 1, t.head_dim, hdp, o, m, l, sc);
+}
+
+// ---- several query rows (prefill, chunks) ------------------------------------------
+// Keys converted and transposed once per block for all n_rows * group query
+// vectors, which go through the block two at a time.
+static void blocked_rows(const AttnTask& t, int hdp, const float* qs, float* o, float* mrun, float* lrun, float* kb,
+                         float* vb, float* kt, float* sc) {
+  const int G = t.group, hd = t.head_dim, nqv = t.n_rows * G;
   // Padding columns of the value rows are read by the p·v loop: keep them 0.
   std::memset(vb, 0, sizeof(float) * size_t(kKB) * hdp);
-
   const size_t es_p = t.prefix_dtype == kF32 ? 4 : 2, es_m = t.main_dtype == kF32 ? 4 : 2;
   const int first_main = t.n_prefix + t.q_index;  // keys every row sees
   const int n_total = first_main + t.n_rows;      // keys the last row sees
@@ -173,6 +231,45 @@ static void attention(const AttnTask& t, float* scratch) {
       }
     }
   }
+}
+
+static void attention(const AttnTask& t, float* scratch) {
+  const int G = t.group, hd = t.head_dim, hdp = round_up(hd, W), nqv = t.n_rows * G;
+  float* qs = scratch;                          // (nqv, hdp) scaled queries
+  float* o = qs + size_t(nqv) * hdp;            // (nqv, hdp) output accumulators
+  float* mrun = o + size_t(nqv) * hdp;          // (nqv) running max
+  float* lrun = mrun + nqv;                     // (nqv) running sum
+  float* kb = lrun + nqv;                       // (KB, hdp) keys of the block
+  float* vb = kb + size_t(kKB) * hdp;           // (KB, hdp) values of the block
+  float* kt = vb + size_t(kKB) * hdp;           // (hdp, KB) keys, transposed
+  float* sc = kt + size_t(hdp) * kKB;           // (kDirectQ, KB) scores of the current query vectors
+
+  for (int i = 0; i < t.n_rows; ++i)
+    for (int h = 0; h < G; ++h) {
+      const float* qv = t.q + int64_t(i) * t.q_stride + int64_t(h) * hd;
+      float* dst = qs + size_t(i * G + h) * hdp;
+      for (int d = 0; d < hd; ++d) dst[d] = qv[d] * t.scale;
+      for (int d = hd; d < hdp; ++d) dst[d] = 0.0f;
+    }
+  std::memset(o, 0, sizeof(float) * size_t(nqv) * hdp);
+  for (int q = 0; q < nqv; ++q) {
+    mrun[q] = -__builtin_inff();
+    lrun[q] = 0.0f;
+  }
+  if (t.n_rows == 1) {
+    for (int q0 = 0; q0 < nqv; q0 += kDirectQ) {
+      float *qq = qs + size_t(q0) * hdp, *oo = o + size_t(q0) * hdp;
+      switch (nqv - q0 < kDirectQ ? nqv - q0 : kDirectQ) {
+        case 1: direct_group<1>(t, hdp, qq, oo, mrun + q0, lrun + q0, sc); break;
+        case 2: direct_group<2>(t, hdp, qq, oo, mrun + q0, lrun + q0, sc); break;
+        case 3: direct_group<3>(t, hdp, qq, oo, mrun + q0, lrun + q0, sc); break;
+        default: direct_group<4>(t, hdp, qq, oo, mrun + q0, lrun + q0, sc); break;
+      }
+    }
+  } else {
+    blocked_rows(t, hdp, qs, o, mrun, lrun, kb, vb, kt, sc);
+  }
+
   for (int i = 0; i < t.n_rows; ++i)
     for (int h = 0; h < G; ++h) {
       const int q = i * G + h;

@@ -248,11 +248,41 @@ static inline float vhmax(vf v) {
   float a = v[0] > v[1] ? v[0] : v[1], b = v[2] > v[3] ? v[2] : v[3];
   return a > b ? a : b;
 }
+typedef uint32_t vu __attribute__((vector_size(16)));
+typedef int32_t vi __attribute__((vector_size(16)));
+typedef uint16_t vh __attribute__((vector_size(8)));
+static inline vu widen(const uint16_t* p) {
+  vh h;
+  std::memcpy(&h, p, sizeof h);
+  return __builtin_convertvector(h, vu);
+}
+// F16 -> F32 without branches (exact, subnormals included): move exponent and
+// mantissa into place, rebias; Inf/NaN get the rest of the exponent range;
+// subnormals are renormalised by subtracting 2^-14 in float arithmetic.
 static inline vf vload_f16(const uint16_t* p) {
-  return vf{sc_f16_to_f32(p[0]), sc_f16_to_f32(p[1]), sc_f16_to_f32(p[2]), sc_f16_to_f32(p[3])};
+  const vu h = widen(p);
+  vu u = (h & 0x7fffu) << 13;
+  const vu e = u & (0x7c00u << 13);
+  u += (127u - 15u) << 23;
+  u += (vu)((vi)(e == (0x7c00u << 13)) & int32_t((128u - 16u) << 23));  // Inf/NaN
+  const vi denorm = (vi)(e == 0u);
+  u += (vu)(denorm & int32_t(1u << 23));
+  vf f;
+  std::memcpy(&f, &u, sizeof f);
+  const vf magic = vset1(6.103515625e-05f);  // 2^-14, bits 113 << 23
+  vf fixed = f - magic;
+  vu fu, ru;
+  std::memcpy(&fu, &fixed, sizeof fu);
+  ru = (vu)((denorm & (vi)fu) | (~denorm & (vi)u));
+  ru |= (h & 0x8000u) << 16;
+  std::memcpy(&f, &ru, sizeof f);
+  return f;
 }
 static inline vf vload_bf16(const uint16_t* p) {
-  return vf{sc_bf16_to_f32(p[0]), sc_bf16_to_f32(p[1]), sc_bf16_to_f32(p[2]), sc_bf16_to_f32(p[3])};
+  const vu u = widen(p) << 16;
+  vf f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
 }
 static inline void vstore_f16(uint16_t* p, vf v) {
   for (int i = 0; i < 4; ++i) p[i] = sc_f32_to_f16(v[i]);

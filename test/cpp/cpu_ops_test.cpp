@@ -200,6 +200,7 @@ void test_attention(cpu::ThreadPool& p1, cpu::ThreadPool& p3) {
     for (auto hk : {std::make_pair(4, 4), std::make_pair(8, 2), std::make_pair(8, 1)})
       for (DType t : kDtypes) configs.push_back({hd, hk.first, hk.second, t, DType::F32});
   configs.push_back({20, 6, 3, DType::F16, DType::BF16});  // head_dim not a multiple of any vector width
+  configs.push_back({16, 6, 2, DType::F32, DType::F16});   // GQA 3: an odd group in the single-row path
   configs.push_back({64, 8, 2, DType::F32, DType::F16});
   configs.push_back({128, 32, 8, DType::BF16, DType::BF16});
 
