@@ -120,7 +120,8 @@ struct PrefillCfg {
   // registers), 64-key tiles; one 128-row tile amortises each K/V tile read
   // from L2 over 128 queries. HDP = 256: the output accumulator alone is 128
   // registers, so Q is re-read from shared memory and tiles are smaller to
-  // stay under the 99 KB per block of sm_86/sm_89.
+  // stay under the 99 KB per block of sm_86/sm_89. At HDP = 128 a block
+  // takes ~216 registers a thread: one block (8 warps) per multiprocessor.
   static constexpr int kWarps = HDP <= 128 ? 8 : 4;
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kBM = 16 * kWarps;
@@ -151,8 +152,10 @@ struct DecodeCfg {
   static constexpr bool kQRegs = HDP <= 128;
   static constexpr int kLds = HDP + 8;
   static constexpr int kStageElems = 2 * kBN * kLds;
-  // Three blocks per multiprocessor (170 registers) keep ~100 KB of K/V in
-  // flight per multiprocessor at HDP = 128.
+  // Three blocks per multiprocessor (<= 170 registers; 74 KB of shared
+  // memory each at HDP = 128, so three on sm_90, two on sm_80) keep ~100 KB
+  // of K/V in flight per multiprocessor, several times what the DRAM latency
+  // needs at full bandwidth.
   static constexpr int kMinBlocks = HDP <= 128 ? 3 : 1;
   static constexpr int kLdo = HDP + 4;  // float row stride of the merge buffer
   static constexpr size_t kMergeBytes = size_t(kWarps) * 16 * (kLdo + 2) * 4;
