@@ -3,7 +3,7 @@
 // `npm ci` in this folder, and by `npm run build:addon`.
 //
 //   FOCUSLLM_CUDA=on|off|auto   CUDA backend (auto: when nvcc is found)
-//   FOCUSLLM_CUDA_ARCHS="80;90" CUDA architectures (default 80;86;89;90)
+//   FOCUSLLM_CUDA_ARCHS="80;90a" CUDA architectures (default 80;86;89;90a)
 //   FOCUSLLM_NATIVE=1           optimise the CPU code for this machine only
 //   FOCUSLLM_JOBS=N             parallel compile jobs (default: cores)
 'use strict';

@@ -26,7 +26,7 @@
 #   FOCUSLLM_CUDA=off         CPU-only dry run (checks this script where there is no GPU)
 #   DEVICE_CHECK_BUDGET=480   total seconds
 #   DEVICE_CHECK_JOBS=16      build parallelism
-#   DEVICE_CHECK_ARCHS=90     FOCUSLLM_CUDA_ARCHS of the build (e.g. "90a" for wgmma kernels)
+#   DEVICE_CHECK_ARCHS=90a    FOCUSLLM_CUDA_ARCHS of the build ("90a": the default build's Hopper target, wgmma kernels included)
 #   DEVICE_CHECK_SM80=1       also compile-check the engine for sm_80 when time remains
 #   DEVICE_CHECK_E2E_LAYERS=8 layers of the end-to-end model (32 = the full LLaMA-2-7B shape)
 #   DEVICE_CHECK_E2E_ARGS     extra arguments of bench_cuda_e2e
@@ -44,7 +44,7 @@ START=$(date +%s)
 BUDGET=${DEVICE_CHECK_BUDGET:-480}
 RESERVE=25  # seconds kept for the summary
 JOBS=${DEVICE_CHECK_JOBS:-16}
-ARCHS=${DEVICE_CHECK_ARCHS:-90}
+ARCHS=${DEVICE_CHECK_ARCHS:-90a}
 E2E_LAYERS=${DEVICE_CHECK_E2E_LAYERS:-8}
 CUDA_MODE=${FOCUSLLM_CUDA:-on}
 BUILD=$ROOT/build-device

@@ -34,3 +34,20 @@ foreach(src ${_focus_benches})
   add_executable(bench_${name} ${src})
   target_link_libraries(bench_${name} PRIVATE focusllm_testkit)
 endforeach()
+
+# The CUDA attention kernels, emulated on the CPU (needs only the CUDA headers).
+# It lives in test/cpp/emu/ so the *_test.cpp glob above does not link it with
+# the engine library (whose real focus::cuda::attention would clash).
+find_package(CUDAToolkit QUIET)
+if(CUDAToolkit_FOUND)
+  add_executable(cuda_attention_emu_test test/cpp/emu/cuda_attention_emu_test.cpp
+                 test/cpp/common/testing.cpp cpp/core/util.cpp)
+  target_compile_definitions(cuda_attention_emu_test PRIVATE FOCUS_ATTN_EMULATE
+                             FOCUSLLM_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+  target_compile_options(cuda_attention_emu_test PRIVATE -U_FORTIFY_SOURCE -fno-strict-aliasing
+                         -Wno-attributes -Wno-unknown-pragmas)
+  target_include_directories(cuda_attention_emu_test PRIVATE ${CMAKE_SOURCE_DIR}/cpp
+                             ${CMAKE_SOURCE_DIR}/test/cpp ${CMAKE_SOURCE_DIR}/cuda ${CUDAToolkit_INCLUDE_DIRS})
+  target_link_libraries(cuda_attention_emu_test PRIVATE Threads::Threads)
+  add_test(NAME cuda_attention_emu_test COMMAND cuda_attention_emu_test WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+endif()
