@@ -18,18 +18,20 @@ namespace focus::cpu {
 enum class Isa : int { Generic = 0, Avx2 = 1, Avx512 = 2 };
 
 // One attention work item: `n_rows` consecutive query rows of one segment and
-// the `group` query heads that share one KV head. Keys are indexed prefix
-// first (t < n_prefix: prefix row t), then main (row t - n_prefix); query row i
-// sees keys t < n_prefix + q_index + i + 1.
+// the `group` query heads of each of `kv_heads` consecutive KV heads (more than
+// one only when n_rows is 1). Keys are indexed prefix first (t < n_prefix:
+// prefix row t), then main (row t - n_prefix); query row i sees keys
+// t < n_prefix + q_index + i + 1.
 struct AttnTask {
-  const float* q;     // (n_rows, q_stride): row i's group heads start at q + i*q_stride, (group, head_dim)
+  const float* q;     // (n_rows, q_stride): row i's heads start at q + i*q_stride, (kv_heads*group, head_dim)
   float* out;         // same layout as q
   int64_t q_stride;   // elements between query rows (n_heads * head_dim)
-  int n_rows, group, head_dim;
+  int n_rows, group, kv_heads, head_dim;
   float scale;
   int n_prefix, q_index;
-  // Key/value rows of this KV head, already offset to the layer and the head;
-  // consecutive rows are kv_stride elements apart. Dtypes are DType values.
+  // Key/value rows of the first KV head, already offset to the layer and the
+  // head (head g of the item is head_dim elements further); consecutive rows
+  // are kv_stride elements apart. Dtypes are DType values.
   const void *k_prefix, *v_prefix;
   const void *k_main, *v_main;
   int prefix_dtype, main_dtype;

@@ -8,8 +8,8 @@
 // major (KB, head_dim) for the p·v accumulation. The softmax is online: each
 // query vector keeps its running max m and sum l and rescales its output
 // accumulator by e^(m_old - m_new) when the max grows, so no score buffer
-// larger than a block is ever needed. Two query vectors go through a block
-// together so each key/value load feeds two FMAs.
+// larger than a block is ever needed. Several query vectors go through a
+// block together so each key/value load feeds several FMAs.
 
 constexpr int kKB = 4 * W;  // keys per block: 4 accumulator vectors per query vector
 constexpr int kDirectQ = 4;  // query vectors per pass of the single-row path
@@ -22,40 +22,38 @@ static size_t attention_scratch(int nqv, int hd) {
   return 2 * size_t(nqv) * hdp + 2 * size_t(nqv) + 2 * size_t(kKB) * hdp + hdp * kKB + kDirectQ * kKB + 4 * W;
 }
 
-// o (NV vectors) of query vectors a, b: o = o*alpha + sum_j p[j] v[j], j < n.
+// Query vectors that go through a key block together in the blocked path:
+// each key or value load then feeds kQG FMAs, and kQG * 4 accumulators keep
+// both FMA pipes busy (12+ independent chains are needed at 4 cycles of
+// latency). AVX-512 has 32 registers for that, AVX2 and SSE 16.
+constexpr int kQG = W == 16 ? 4 : 2;
+
+// NV vectors (from the same column) of the outputs o[q] of kQG query vectors:
+// o[q] = o[q] * alpha[q] + sum_j p[q][j] * v[j], j < n.
 template <int NV>
-static inline void pv_pair(float* oa, float* ob, float alpha_a, float alpha_b, const float* pa, const float* pb,
-                           const float* vb, int hdp, int n, bool has_b) {
-  vf acc_a[NV], acc_b[NV];
+static inline void pv_group(float* const* o, const float* alpha, const float* const* p, const float* vb, int hdp,
+                            int n) {
+  vf acc[kQG][NV];
 #pragma GCC unroll 4
-  for (int c = 0; c < NV; ++c) {
-    acc_a[c] = vmul(vload(oa + c * W), vset1(alpha_a));
-    acc_b[c] = has_b ? vmul(vload(ob + c * W), vset1(alpha_b)) : vzero();
-  }
-  if (has_b) {
-    for (int j = 0; j < n; ++j) {
-      const vf wa = vset1(pa[j]), wb = vset1(pb[j]);
-      const float* vr = vb + int64_t(j) * hdp;
+  for (int q = 0; q < kQG; ++q)
 #pragma GCC unroll 4
-      for (int c = 0; c < NV; ++c) {
-        const vf v = vload(vr + c * W);
-        acc_a[c] = vfma(wa, v, acc_a[c]);
-        acc_b[c] = vfma(wb, v, acc_b[c]);
-      }
-    }
-  } else {
-    for (int j = 0; j < n; ++j) {
-      const vf wa = vset1(pa[j]);
-      const float* vr = vb + int64_t(j) * hdp;
+    for (int c = 0; c < NV; ++c) acc[q][c] = vmul(vload(o[q] + c * W), vset1(alpha[q]));
+  for (int j = 0; j < n; ++j) {
+    const float* vr = vb + int64_t(j) * hdp;
+    vf pj[kQG];
 #pragma GCC unroll 4
-      for (int c = 0; c < NV; ++c) acc_a[c] = vfma(wa, vload(vr + c * W), acc_a[c]);
+    for (int q = 0; q < kQG; ++q) pj[q] = vset1(p[q][j]);
+#pragma GCC unroll 4
+    for (int c = 0; c < NV; ++c) {
+      const vf v = vload(vr + c * W);
+#pragma GCC unroll 4
+      for (int q = 0; q < kQG; ++q) acc[q][c] = vfma(pj[q], v, acc[q][c]);
     }
   }
 #pragma GCC unroll 4
-  for (int c = 0; c < NV; ++c) {
-    vstore(oa + c * W, acc_a[c]);
-    if (has_b) vstore(ob + c * W, acc_b[c]);
-  }
+  for (int q = 0; q < kQG; ++q)
+#pragma GCC unroll 4
+    for (int c = 0; c < NV; ++c) vstore(o[q] + c * W, acc[q][c]);
 }
 
 // Online-softmax update of one query vector's scores s (KB, masked beyond
@@ -91,69 +89,103 @@ static inline float softmax_block(float* s, int limit, float* m, float* l) {
 
 // Keys [0, n) of one range (prefix or main: one dtype T), rows `stride` bytes
 // apart, for QN query vectors q (QN, hdp) with state o (QN, hdp), m, l.
+// One head's slice of a cache row is short (128-256 bytes) and rows are a
+// whole KV width apart, so the hardware prefetchers, which stop at each 4 KiB
+// page, lose the stream; this prefetches keys kPrefetchRows ahead and the
+// block's values during the score pass.
+constexpr int kPrefetchRows = 16;
+
+// Keys [0, nk) of rows kr + j*stride (dtype T; `left` rows exist from kr on),
+// for QN query vectors q (QN, hdp) with state o (QN, hdp), m, l. pf_bytes of
+// each row (from kr) are prefetched: all heads of the item on its first head.
 template <int T, int QN>
-static void direct_range(const float* q, const char* kbase, const char* vbase, int64_t stride, int n, int hd,
-                         int hdp, float* o, float* m, float* l, float* sc) {
-  for (int j0 = 0; j0 < n; j0 += kKB) {
-    const int nk = n - j0 < kKB ? n - j0 : kKB;
+static void direct_block(const float* q, const char* kr0, const char* vr0, int64_t stride, int nk, int left, int hd,
+                         int hdp, float* o, float* m, float* l, float* sc, int pf_bytes) {
+  for (int j = 0; j < nk; ++j) {
+    const char* kr = kr0 + int64_t(j) * stride;
+    const char* vr = vr0 + int64_t(j) * stride;
+    const bool ahead = j + kPrefetchRows < left;
+    for (int b = 0; b < pf_bytes; b += 64) {
+      if (ahead) __builtin_prefetch(kr + kPrefetchRows * stride + b, 0, 3);
+      __builtin_prefetch(vr + b, 0, 3);
+    }
+    vf acc[QN];
+#pragma GCC unroll 4
+    for (int i = 0; i < QN; ++i) acc[i] = vzero();
+    int c = 0;
+    for (; c + W <= hd; c += W) {
+      const vf kv = vload_as<T>(kr, c);
+#pragma GCC unroll 4
+      for (int i = 0; i < QN; ++i) acc[i] = vfma(vload(q + i * hdp + c), kv, acc[i]);
+    }
+    if (c < hd) {  // q is zero-padded to hdp
+      const vf kv = vload_as_n<T>(kr, c, hd - c);
+#pragma GCC unroll 4
+      for (int i = 0; i < QN; ++i) acc[i] = vfma(vload(q + i * hdp + c), kv, acc[i]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < QN; ++i) sc[i * kKB + j] = vhsum(acc[i]);
+  }
+  float alpha[QN];
+  for (int i = 0; i < QN; ++i) alpha[i] = softmax_block(sc + i * kKB, nk, m + i, l + i);
+  for (int c = 0; c < hdp; c += W) {
+    const int w = hd - c < W ? hd - c : W;
+    vf acc[QN];
+#pragma GCC unroll 4
+    for (int i = 0; i < QN; ++i) acc[i] = vmul(vload(o + i * hdp + c), vset1(alpha[i]));
     for (int j = 0; j < nk; ++j) {
-      const char* kr = kbase + int64_t(j0 + j) * stride;
-      vf acc[QN];
+      const char* vr = vr0 + int64_t(j) * stride;
+      const vf vv = w == W ? vload_as<T>(vr, c) : vload_as_n<T>(vr, c, w);
 #pragma GCC unroll 4
-      for (int i = 0; i < QN; ++i) acc[i] = vzero();
-      int c = 0;
-      for (; c + W <= hd; c += W) {
-        const vf kv = vload_as<T>(kr, c);
-#pragma GCC unroll 4
-        for (int i = 0; i < QN; ++i) acc[i] = vfma(vload(q + i * hdp + c), kv, acc[i]);
-      }
-      if (c < hd) {  // q is zero-padded to hdp
-        const vf kv = vload_as_n<T>(kr, c, hd - c);
-#pragma GCC unroll 4
-        for (int i = 0; i < QN; ++i) acc[i] = vfma(vload(q + i * hdp + c), kv, acc[i]);
-      }
-#pragma GCC unroll 4
-      for (int i = 0; i < QN; ++i) sc[i * kKB + j] = vhsum(acc[i]);
+      for (int i = 0; i < QN; ++i) acc[i] = vfma(vset1(sc[i * kKB + j]), vv, acc[i]);
     }
-    float alpha[QN];
-    for (int i = 0; i < QN; ++i) alpha[i] = softmax_block(sc + i * kKB, nk, m + i, l + i);
-    for (int c = 0; c < hdp; c += W) {
-      const int w = hd - c < W ? hd - c : W;
-      vf acc[QN];
 #pragma GCC unroll 4
-      for (int i = 0; i < QN; ++i) acc[i] = vmul(vload(o + i * hdp + c), vset1(alpha[i]));
-      for (int j = 0; j < nk; ++j) {
-        const char* vr = vbase + int64_t(j0 + j) * stride;
-        const vf vv = w == W ? vload_as<T>(vr, c) : vload_as_n<T>(vr, c, w);
-#pragma GCC unroll 4
-        for (int i = 0; i < QN; ++i) acc[i] = vfma(vset1(sc[i * kKB + j]), vv, acc[i]);
-      }
-#pragma GCC unroll 4
-      for (int i = 0; i < QN; ++i) vstore(o + i * hdp + c, acc[i]);
-    }
+    for (int i = 0; i < QN; ++i) vstore(o + i * hdp + c, acc[i]);
   }
 }
 
 template <int QN>
-static void direct_range_t(int dtype, const float* q, const void* k, const void* v, int64_t stride_elems, int n,
-                           int hd, int hdp, float* o, float* m, float* l, float* sc) {
-  const char* kb = static_cast<const char*>(k);
-  const char* vb = static_cast<const char*>(v);
+static void direct_block_t(int dtype, const float* q, const char* kr, const char* vr, int64_t stride, int nk,
+                           int left, int hd, int hdp, float* o, float* m, float* l, float* sc, int pf) {
   switch (dtype) {
-    case kF32: direct_range<kF32, QN>(q, kb, vb, stride_elems * 4, n, hd, hdp, o, m, l, sc); break;
-    case kF16: direct_range<kF16, QN>(q, kb, vb, stride_elems * 2, n, hd, hdp, o, m, l, sc); break;
-    default: direct_range<kBF16, QN>(q, kb, vb, stride_elems * 2, n, hd, hdp, o, m, l, sc); break;
+    case kF32: direct_block<kF32, QN>(q, kr, vr, stride, nk, left, hd, hdp, o, m, l, sc, pf); break;
+    case kF16: direct_block<kF16, QN>(q, kr, vr, stride, nk, left, hd, hdp, o, m, l, sc, pf); break;
+    default: direct_block<kBF16, QN>(q, kr, vr, stride, nk, left, hd, hdp, o, m, l, sc, pf); break;
   }
 }
 
-// The item's one row: prefix keys, then main keys [0, q_index], for the query
-// vectors [q0, q0 + QN).
-template <int QN>
-static void direct_group(const AttnTask& t, int hdp, const float* qs, float* o, float* m, float* l, float* sc) {
-  if (t.n_prefix > 0)
-    direct_range_t<QN>(t.prefix_dtype, qs, t.k_prefix, t.v_prefix, t.kv_stride, t.n_prefix, t.head_dim, hdp, o, m, l,
-                       sc);
-  direct_range_t<QN>(t.main_dtype, qs, t.k_main, t.v_main, t.kv_stride, t.q_index + 1, t.head_dim, hdp, o, m, l, sc);
+// The item's one row over prefix keys, then main keys [0, q_index]. Blocks
+// of keys are the outer loop and the item's KV heads the inner one, so with
+// several heads each cache row is read whole, once, front to back.
+static void direct_row(const AttnTask& t, int hdp, const float* qs, float* o, float* m, float* l, float* sc) {
+  const int G = t.group, hd = t.head_dim;
+  for (int range = 0; range < 2; ++range) {
+    const bool prefix = range == 0;
+    const int n = prefix ? t.n_prefix : t.q_index + 1;
+    const int dtype = prefix ? t.prefix_dtype : t.main_dtype;
+    const char* kb = static_cast<const char*>(prefix ? t.k_prefix : t.k_main);
+    const char* vb = static_cast<const char*>(prefix ? t.v_prefix : t.v_main);
+    const int64_t es = dtype == kF32 ? 4 : 2, stride = t.kv_stride * es;
+    for (int j0 = 0; j0 < n; j0 += kKB) {
+      const int nk = n - j0 < kKB ? n - j0 : kKB;
+      for (int g = 0; g < t.kv_heads; ++g) {
+        const char* kr = kb + int64_t(j0) * stride + int64_t(g) * hd * es;
+        const char* vr = vb + int64_t(j0) * stride + int64_t(g) * hd * es;
+        for (int h0 = 0; h0 < G; h0 += kDirectQ) {
+          const int qv = g * G + h0;
+          const float* qq = qs + size_t(qv) * hdp;
+          float* oo = o + size_t(qv) * hdp;
+          const int pf = g == 0 && h0 == 0 ? int(t.kv_heads * hd * es) : 0;
+          switch (G - h0 < kDirectQ ? G - h0 : kDirectQ) {
+            case 1: direct_block_t<1>(dtype, qq, kr, vr, stride, nk, n - j0, hd, hdp, oo, m + qv, l + qv, sc, pf); break;
+            case 2: direct_block_t<2>(dtype, qq, kr, vr, stride, nk, n - j0, hd, hdp, oo, m + qv, l + qv, sc, pf); break;
+            case 3: direct_block_t<3>(dtype, qq, kr, vr, stride, nk, n - j0, hd, hdp, oo, m + qv, l + qv, sc, pf); break;
+            default: direct_block_t<4>(dtype, qq, kr, vr, stride, nk, n - j0, hd, hdp, oo, m + qv, l + qv, sc, pf); break;
+          }
+        }
+      }
+    }
+  }
 }
 
 // ---- several query rows (prefill, chunks) ------------------------------------------
@@ -188,61 +220,84 @@ static void blocked_rows(const AttnTask& t, int hdp, const float* qs, float* o, 
     }
     // Row i sees keys < first_main + i + 1; rows before i0 see none of this block.
     const int i0 = j0 - first_main > 0 ? j0 - first_main : 0;
-    for (int qa = i0 * G; qa < nqv; qa += 2) {
-      const int qb = qa + 1;
-      const bool has_b = qb < nqv;
-      // Scores of the pair: (2, KB) = Qs[qa,qb] · Ktᵀ.
-      vf sa[kKB / W], sb[kKB / W];
+    for (int q0 = i0 * G; q0 < nqv; q0 += kQG) {
+      // The group's query vectors; a short last group repeats its last one
+      // (computed twice, identically, but its softmax state updated once).
+      const int nv = nqv - q0 < kQG ? nqv - q0 : kQG;
+      const float* qr[kQG];
+      for (int q = 0; q < kQG; ++q) qr[q] = qs + size_t(q0 + (q < nv ? q : nv - 1)) * hdp;
+      // Scores of the group: (kQG, KB) = Qs · Ktᵀ.
+      vf acc[kQG][kKB / W];
 #pragma GCC unroll 4
-      for (int c = 0; c < kKB / W; ++c) sa[c] = sb[c] = vzero();
-      const float* qra = qs + size_t(qa) * hdp;
-      const float* qrb = qs + size_t(has_b ? qb : qa) * hdp;
+      for (int q = 0; q < kQG; ++q)
+#pragma GCC unroll 4
+        for (int c = 0; c < kKB / W; ++c) acc[q][c] = vzero();
       for (int d = 0; d < hd; ++d) {
-        const vf a = vset1(qra[d]), b = vset1(qrb[d]);
         const float* kr = kt + size_t(d) * kKB;
+        vf k[kKB / W];
 #pragma GCC unroll 4
-        for (int c = 0; c < kKB / W; ++c) {
-          const vf k = vload(kr + c * W);
-          sa[c] = vfma(a, k, sa[c]);
-          sb[c] = vfma(b, k, sb[c]);
+        for (int c = 0; c < kKB / W; ++c) k[c] = vload(kr + c * W);
+#pragma GCC unroll 4
+        for (int q = 0; q < kQG; ++q) {
+          const vf a = vset1(qr[q][d]);
+#pragma GCC unroll 4
+          for (int c = 0; c < kKB / W; ++c) acc[q][c] = vfma(a, k[c], acc[q][c]);
         }
       }
 #pragma GCC unroll 4
-      for (int c = 0; c < kKB / W; ++c) {
-        vstore(sc + c * W, sa[c]);
-        vstore(sc + kKB + c * W, sb[c]);
+      for (int q = 0; q < kQG; ++q)
+#pragma GCC unroll 4
+        for (int c = 0; c < kKB / W; ++c) vstore(sc + q * kKB + c * W, acc[q][c]);
+      // Online softmax per query vector; rows see keys < first_main + row + 1.
+      float alpha[kQG];
+      float* op[kQG];
+      const float* pp[kQG];
+      int n = 0;
+      for (int q = 0; q < kQG; ++q) {
+        if (q < nv) {
+          const int lim = first_main + (q0 + q) / G + 1 - j0;
+          n = lim < nk ? lim : nk;  // >= 1 (rows from i0 on); grows with q
+          alpha[q] = softmax_block(sc + q * kKB, n, mrun + q0 + q, lrun + q0 + q);
+          op[q] = o + size_t(q0 + q) * hdp;
+          pp[q] = sc + q * kKB;
+        } else {
+          alpha[q] = alpha[nv - 1];
+          op[q] = op[nv - 1];
+          pp[q] = pp[nv - 1];
+        }
       }
-      const int lim_a = first_main + qa / G + 1 - j0, lim_b = first_main + (has_b ? qb : qa) / G + 1 - j0;
-      const int na = lim_a < nk ? lim_a : nk, nb = lim_b < nk ? lim_b : nk;  // >= 1: rows from i0 on
-      const float alpha_a = softmax_block(sc, na, mrun + qa, lrun + qa);
-      const float alpha_b = has_b ? softmax_block(sc + kKB, nb, mrun + qb, lrun + qb) : 0.0f;
-      // p·v: the pair shares every value load; b sees at least as many keys as a.
-      float* oa = o + size_t(qa) * hdp;
-      float* ob = o + size_t(has_b ? qb : qa) * hdp;
-      const int n = has_b ? nb : na;
+      // p·v: masked keys have p = 0, so every vector of the group runs to the
+      // last one's limit.
       int c = 0;
-      for (; c + 4 * W <= hdp; c += 4 * W)
-        pv_pair<4>(oa + c, ob + c, alpha_a, alpha_b, sc, sc + kKB, vb + c, hdp, n, has_b);
-      switch ((hdp - c) / W) {
-        case 3: pv_pair<3>(oa + c, ob + c, alpha_a, alpha_b, sc, sc + kKB, vb + c, hdp, n, has_b); break;
-        case 2: pv_pair<2>(oa + c, ob + c, alpha_a, alpha_b, sc, sc + kKB, vb + c, hdp, n, has_b); break;
-        case 1: pv_pair<1>(oa + c, ob + c, alpha_a, alpha_b, sc, sc + kKB, vb + c, hdp, n, has_b); break;
-        default: break;
+      for (; c + 4 * W <= hdp; c += 4 * W) {
+        float* oc[kQG];
+        for (int q = 0; q < kQG; ++q) oc[q] = op[q] + c;
+        pv_group<4>(oc, alpha, pp, vb + c, hdp, n);
+      }
+      if (c < hdp) {
+        float* oc[kQG];
+        for (int q = 0; q < kQG; ++q) oc[q] = op[q] + c;
+        switch ((hdp - c) / W) {
+          case 3: pv_group<3>(oc, alpha, pp, vb + c, hdp, n); break;
+          case 2: pv_group<2>(oc, alpha, pp, vb + c, hdp, n); break;
+          default: pv_group<1>(oc, alpha, pp, vb + c, hdp, n); break;
+        }
       }
     }
   }
 }
 
 static void attention(const AttnTask& t, float* scratch) {
-  const int G = t.group, hd = t.head_dim, hdp = round_up(hd, W), nqv = t.n_rows * G;
-  float* qs = scratch;                          // (nqv, hdp) scaled queries
-  float* o = qs + size_t(nqv) * hdp;            // (nqv, hdp) output accumulators
-  float* mrun = o + size_t(nqv) * hdp;          // (nqv) running max
-  float* lrun = mrun + nqv;                     // (nqv) running sum
-  float* kb = lrun + nqv;                       // (KB, hdp) keys of the block
-  float* vb = kb + size_t(kKB) * hdp;           // (KB, hdp) values of the block
-  float* kt = vb + size_t(kKB) * hdp;           // (hdp, KB) keys, transposed
-  float* sc = kt + size_t(hdp) * kKB;           // (kDirectQ, KB) scores of the current query vectors
+  // Query vectors: row-major over (row, KV head, head of the group).
+  const int G = t.group * t.kv_heads, hd = t.head_dim, hdp = round_up(hd, W), nqv = t.n_rows * G;
+  float* qs = scratch;                  // (nqv, hdp) scaled queries
+  float* o = qs + size_t(nqv) * hdp;    // (nqv, hdp) output accumulators
+  float* mrun = o + size_t(nqv) * hdp;  // (nqv) running max
+  float* lrun = mrun + nqv;             // (nqv) running sum
+  float* kb = lrun + nqv;               // (KB, hdp) keys of the block
+  float* vb = kb + size_t(kKB) * hdp;   // (KB, hdp) values of the block
+  float* kt = vb + size_t(kKB) * hdp;   // (hdp, KB) keys, transposed
+  float* sc = kt + size_t(hdp) * kKB;   // (kDirectQ, KB) scores of the current query vectors
 
   for (int i = 0; i < t.n_rows; ++i)
     for (int h = 0; h < G; ++h) {
@@ -256,19 +311,8 @@ static void attention(const AttnTask& t, float* scratch) {
     mrun[q] = -__builtin_inff();
     lrun[q] = 0.0f;
   }
-  if (t.n_rows == 1) {
-    for (int q0 = 0; q0 < nqv; q0 += kDirectQ) {
-      float *qq = qs + size_t(q0) * hdp, *oo = o + size_t(q0) * hdp;
-      switch (nqv - q0 < kDirectQ ? nqv - q0 : kDirectQ) {
-        case 1: direct_group<1>(t, hdp, qq, oo, mrun + q0, lrun + q0, sc); break;
-        case 2: direct_group<2>(t, hdp, qq, oo, mrun + q0, lrun + q0, sc); break;
-        case 3: direct_group<3>(t, hdp, qq, oo, mrun + q0, lrun + q0, sc); break;
-        default: direct_group<4>(t, hdp, qq, oo, mrun + q0, lrun + q0, sc); break;
-      }
-    }
-  } else {
-    blocked_rows(t, hdp, qs, o, mrun, lrun, kb, vb, kt, sc);
-  }
+  if (t.n_rows == 1) direct_row(t, hdp, qs, o, mrun, lrun, sc);
+  else blocked_rows(t, hdp, qs, o, mrun, lrun, kb, vb, kt, sc);
 
   for (int i = 0; i < t.n_rows; ++i)
     for (int h = 0; h < G; ++h) {
