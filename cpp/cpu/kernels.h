@@ -57,7 +57,7 @@ struct Kernels {
   void (*gemm_panel)(float* c, int64_t ldc, const float* a, int64_t lda, int m, const float* panel, int kc, int nn,
                      const float* bias, bool load_c);
   // The small-m path: out (m, n) = or += x (m, K) · wᵀ + bias with w (n, K)
-  // rows of dtype read once, converted on the fly; m <= 4.
+  // rows of dtype read once, converted on the fly; m <= 8.
   void (*gemv)(float* out, int64_t ldo, const float* x, int64_t ldx, int m, const void* w, int dtype, int64_t K,
                int64_t n, const float* bias, bool accumulate);
 

@@ -6,7 +6,7 @@
 // loads of the panel and MR broadcasts of x feed MR*NR/W FMAs into
 // accumulators that stay in registers.
 //
-// Decode: with m <= 4 rows each weight element is used at most four times, so
+// Decode: with m <= 8 rows each weight element is used at most eight times, so
 // packing would cost more than it saves. The GEMV streams weight rows once,
 // converting 16-bit values on the fly, and keeps R*m accumulators.
 
@@ -119,15 +119,24 @@ static void gemm_panel(float* c, int64_t ldc, const float* a, int64_t lda, int m
   gemm_rows<kMR>(c, ldc, a, lda, m, panel, kc, nn, bias, load_c);
 }
 
-// ---- GEMV (m <= 4) ----------------------------------------------------------------
+// ---- GEMV (m <= 8) ----------------------------------------------------------------
 
 // out (M, n) (+)= x (M, K) · wᵀ, w (n, K) of dtype T. R weight rows at a time:
 // R*M independent FMA chains hide the FMA latency, and R streams keep the
 // hardware prefetchers busy.
+// R: weight rows per block, R*M accumulators within the register file (32
+// vector registers on AVX-512, 16 on AVX2/SSE), at least 4 rows for m = 1 so
+// that enough FMA chains and memory streams are in flight.
+template <int M>
+constexpr int gemv_rows() {
+  constexpr int acc = W == 16 ? 16 : 8;
+  return M == 1 || acc / M >= 4 ? 4 : acc / M >= 1 ? acc / M : 1;
+}
+
 template <int T, int M>
 static void gemv_t(float* out, int64_t ldo, const float* x, int64_t ldx, const void* w, int64_t K, int64_t n,
                    const float* bias, bool accumulate) {
-  constexpr int R = M == 1 ? 4 : M == 2 ? 4 : 2;
+  constexpr int R = gemv_rows<M>();
   constexpr int64_t es = T == kF32 ? 4 : 2;
   const char* wb = static_cast<const char*>(w);
   for (int64_t r = 0; r < n; r += R) {
@@ -137,7 +146,7 @@ static void gemv_t(float* out, int64_t ldo, const float* x, int64_t ldx, const v
     vf acc[R][M];
 #pragma GCC unroll 8
     for (int j = 0; j < R; ++j)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int i = 0; i < M; ++i) acc[j][i] = vzero();
     // The next block of rows follows this one in memory (R*K*es bytes on):
     // prefetch it at the same offset. Hardware prefetchers stop at 4 KiB pages
@@ -148,12 +157,12 @@ static void gemv_t(float* out, int64_t ldo, const float* x, int64_t ldx, const v
 #pragma GCC unroll 8
       for (int j = 0; j < R; ++j) __builtin_prefetch(wr[j] + k * es + ahead, 0, 0);
       vf xv[M];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int i = 0; i < M; ++i) xv[i] = vload(x + i * ldx + k);
 #pragma GCC unroll 8
       for (int j = 0; j < R; ++j) {
         const vf wv = vload_as<T>(wr[j], k);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int i = 0; i < M; ++i) acc[j][i] = vfma(wv, xv[i], acc[j][i]);
       }
     }
@@ -183,7 +192,11 @@ static void gemv_m(float* out, int64_t ldo, const float* x, int64_t ldx, int m, 
     case 1: gemv_t<T, 1>(out, ldo, x, ldx, w, K, n, bias, accumulate); break;
     case 2: gemv_t<T, 2>(out, ldo, x, ldx, w, K, n, bias, accumulate); break;
     case 3: gemv_t<T, 3>(out, ldo, x, ldx, w, K, n, bias, accumulate); break;
-    default: gemv_t<T, 4>(out, ldo, x, ldx, w, K, n, bias, accumulate); break;
+    case 4: gemv_t<T, 4>(out, ldo, x, ldx, w, K, n, bias, accumulate); break;
+    case 5: gemv_t<T, 5>(out, ldo, x, ldx, w, K, n, bias, accumulate); break;
+    case 6: gemv_t<T, 6>(out, ldo, x, ldx, w, K, n, bias, accumulate); break;
+    case 7: gemv_t<T, 7>(out, ldo, x, ldx, w, K, n, bias, accumulate); break;
+    default: gemv_t<T, 8>(out, ldo, x, ldx, w, K, n, bias, accumulate); break;
   }
 }
 

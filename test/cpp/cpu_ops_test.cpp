@@ -141,7 +141,7 @@ void test_conversions() {
 // ---- matmul -------------------------------------------------------------------------
 
 void test_matmul(cpu::ThreadPool& p1, cpu::ThreadPool& p3) {
-  const int ms[] = {1, 2, 3, 4, 5, 7, 17, 64, 130};
+  const int ms[] = {1, 2, 3, 4, 5, 7, 8, 9, 17, 64, 130};  // GEMV up to 8 rows, packed GEMM from 9
   const int nk[][2] = {{1, 1}, {15, 33}, {33, 15}, {100, 257}, {257, 100}, {40, 64}};
   Worst worst;
   ftest::Rng rng(11);
