@@ -16,7 +16,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/testing.h"
@@ -28,6 +30,27 @@ using namespace focus;
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// "AMD EPYC, 2 cpus": the machine, for every JSON line (DESIGN.md, Measuring).
+std::string machine() {
+  std::FILE* f = std::fopen("/proc/cpuinfo", "r");
+  std::string model = "unknown CPU";
+  if (f) {
+    char line[512];
+    while (std::fgets(line, sizeof line, f))
+      if (std::strncmp(line, "model name", 10) == 0) {
+        const char* c = std::strchr(line, ':');
+        if (c) {
+          model = c + 1;
+          while (!model.empty() && (model[0] == ' ' || model[0] == '\t')) model.erase(0, 1);
+          while (!model.empty() && (model.back() == '\n' || model.back() == ' ')) model.pop_back();
+        }
+        break;
+      }
+    std::fclose(f);
+  }
+  return model + ", " + std::to_string(std::thread::hardware_concurrency()) + " cpus";
+}
 
 template <class F>
 double median_seconds(F f) {
@@ -128,6 +151,7 @@ int main(int argc, char** argv) {
                                   (isa_arg == "best" && i == cpu::best_isa())))
       isas.push_back(i);
 
+  const std::string mach = machine();
   ftest::Rng rng(5);
   std::vector<Case> cases(5);
   cases[0].name = "prefill 512 causal, F32 cache";
@@ -155,8 +179,8 @@ int main(int argc, char** argv) {
     for (cpu::Isa isa : isas) {
       cpu::set_isa(isa);
       const double peak = fma_peak_gflops(pool);
-      std::printf("{\"bench\":\"cpu_fma_peak\",\"isa\":\"%s\",\"threads\":%d,\"gflops\":%.1f}\n", cpu::isa_name(isa), nt,
-                  peak);
+      std::printf("{\"bench\":\"cpu_fma_peak\",\"machine\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"gflops\":%.1f}\n", mach.c_str(),
+                  cpu::isa_name(isa), nt, peak);
       for (Case& c : cases) {
         AttnArgs a;
         a.segs = a.segs_host = c.segs.data();
@@ -171,9 +195,9 @@ int main(int argc, char** argv) {
         const double s = median_seconds([&] { cpu::attention(pool, out.data(), q.data(), a); });
         const double gflops = c.flops / s * 1e-9;
         std::printf(
-            "{\"bench\":\"cpu_attention\",\"isa\":\"%s\",\"threads\":%d,\"case\":\"%s\",\"median_ms\":%.3f,"
+            "{\"bench\":\"cpu_attention\",\"machine\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"case\":\"%s\",\"median_ms\":%.3f,"
             "\"gflops\":%.1f,\"frac_peak\":%.3f}\n",
-            cpu::isa_name(isa), nt, c.name.c_str(), s * 1e3, gflops, gflops / peak);
+            mach.c_str(), cpu::isa_name(isa), nt, c.name.c_str(), s * 1e3, gflops, gflops / peak);
         std::fflush(stdout);
       }
     }

@@ -19,9 +19,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/error.h"
@@ -33,6 +35,27 @@ using namespace focus;
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// "AMD EPYC, 2 cpus": the machine, for every JSON line (DESIGN.md, Measuring).
+std::string machine() {
+  std::FILE* f = std::fopen("/proc/cpuinfo", "r");
+  std::string model = "unknown CPU";
+  if (f) {
+    char line[512];
+    while (std::fgets(line, sizeof line, f))
+      if (std::strncmp(line, "model name", 10) == 0) {
+        const char* c = std::strchr(line, ':');
+        if (c) {
+          model = c + 1;
+          while (!model.empty() && (model[0] == ' ' || model[0] == '\t')) model.erase(0, 1);
+          while (!model.empty() && (model.back() == '\n' || model.back() == ' ')) model.pop_back();
+        }
+        break;
+      }
+    std::fclose(f);
+  }
+  return model + ", " + std::to_string(std::thread::hardware_concurrency()) + " cpus";
+}
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
 // Forwards every call to the CPU backend and adds up the time of each op.
@@ -132,6 +155,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  const std::string mach = machine();
   try {
     for (int nt : threads) {
       auto timing = std::make_shared<TimingBackend>(make_cpu_backend(nt));
@@ -178,16 +202,16 @@ int main(int argc, char** argv) {
         if (profile && r == repeat) {
           for (auto& [phase, ops] : {std::make_pair("prefill", prefill_ops), std::make_pair("decode", timing->ms)})
             for (auto& [op, t] : ops)
-              std::printf("{\"bench\":\"cpu_e2e_profile\",\"threads\":%d,\"phase\":\"%s\",\"op\":\"%s\",\"ms\":%.3f}\n",
-                          nt, phase, op.c_str(), std::string(phase) == "decode" ? t / std::max(1, decode) : t);
+              std::printf("{\"bench\":\"cpu_e2e_profile\",\"machine\":\"%s\",\"threads\":%d,\"phase\":\"%s\",\"op\":\"%s\",\"ms\":%.3f}\n",
+                          mach.c_str(), nt, phase, op.c_str(), std::string(phase) == "decode" ? t / std::max(1, decode) : t);
         }
       }
       const double p = median(pre), d = median(dec);
       std::printf(
-          "{\"bench\":\"cpu_e2e\",\"model\":\"%s\",\"dtype\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"prompt\":%d,"
+          "{\"bench\":\"cpu_e2e\",\"machine\":\"%s\",\"model\":\"%s\",\"dtype\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"prompt\":%d,"
           "\"decode\":%d,\"kv\":\"%s\",\"prefill_ms\":%.2f,\"prefill_tok_s\":%.1f,\"decode_ms_per_tok\":%.3f,"
           "\"decode_tok_s\":%.1f,\"greedy_head\":[%d,%d,%d,%d],\"last_logits_norm\":%.6f}\n",
-          dir.c_str(), model.info().dtype.c_str(), cpu::cpu_isa_name(), nt, prompt, decode, dtype_name(kv), p,
+          mach.c_str(), dir.c_str(), model.info().dtype.c_str(), cpu::cpu_isa_name(), nt, prompt, decode, dtype_name(kv), p,
           prompt / p * 1e3, d, 1e3 / d, greedy.size() > 0 ? greedy[0] : -1, greedy.size() > 1 ? greedy[1] : -1,
           greedy.size() > 2 ? greedy[2] : -1, greedy.size() > 3 ? greedy[3] : -1, logits_norm);
       std::fflush(stdout);

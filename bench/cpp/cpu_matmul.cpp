@@ -8,9 +8,11 @@
 //
 // One JSON object per line:
 //   {"bench":"cpu_fma_peak","isa":..,"threads":..,"gflops":..}
-//   {"bench":"cpu_read_bw","threads":..,"gbps":..}
+//   {"bench":"cpu_read_bw","threads":..,"gbps":..}            (best of the runs)
 //   {"bench":"cpu_matmul","isa":..,"threads":..,"m":..,"n":..,"k":..,"dtype":..,
-//    "median_ms":..,"gflops":..,"frac_peak":..,"weight_gbps":..,"frac_bw":..}
+//    "median_ms":..,"gflops":..,"best_gflops":..,"frac_peak":..,"weight_gbps":..,"frac_bw":..}
+// gflops, frac_peak and weight_gbps come from the median time; the peak is the
+// best of 20 short runs (interference only lowers it).
 // Decode weights rotate through copies totalling > 128 MiB, so they come from
 // memory as in a real decode step (a 2 MiB matrix would otherwise sit in L3).
 #include <algorithm>
@@ -20,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/testing.h"
@@ -32,11 +35,35 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// "AMD EPYC, 2 cpus": the machine, for every JSON line (DESIGN.md, Measuring).
+std::string machine() {
+  std::FILE* f = std::fopen("/proc/cpuinfo", "r");
+  std::string model = "unknown CPU";
+  if (f) {
+    char line[512];
+    while (std::fgets(line, sizeof line, f))
+      if (std::strncmp(line, "model name", 10) == 0) {
+        const char* c = std::strchr(line, ':');
+        if (c) {
+          model = c + 1;
+          while (!model.empty() && (model[0] == ' ' || model[0] == '\t')) model.erase(0, 1);
+          while (!model.empty() && (model.back() == '\n' || model.back() == ' ')) model.pop_back();
+        }
+        break;
+      }
+    std::fclose(f);
+  }
+  return model + ", " + std::to_string(std::thread::hardware_concurrency()) + " cpus";
+}
+
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// Median time of f() after two warm-up calls: at least 5 runs and ~0.5 s.
+// Median and best time of f() after two warm-up calls: at least 5 runs and ~0.5 s.
+struct Timing {
+  double median, best;
+};
 template <class F>
-double median_seconds(F f) {
+Timing time_runs(F f) {
   f();
   f();
   std::vector<double> t;
@@ -47,7 +74,7 @@ double median_seconds(F f) {
     t.push_back(seconds_since(t0));
   }
   std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return {t[t.size() / 2], t[0]};
 }
 
 std::vector<int> parse_list(const char* s) {
@@ -60,19 +87,25 @@ std::vector<int> parse_list(const char* s) {
   return v;
 }
 
+// Best of several short runs: other processes on the machine only slow it down.
 double fma_peak_gflops(cpu::ThreadPool& pool) {
   const cpu::Kernels& K = cpu::kernels();
-  const int64_t iters = 20000000;
+  const int64_t iters = 2000000;
   std::atomic<float> sink{0};
-  const double s = median_seconds([&] { pool.run([&](int, int) { sink = sink + K.fma_loop(iters); }); });
-  return double(iters) * K.fma_flops_per_iter * pool.size() / s * 1e-9;
+  double best = 0;
+  for (int r = 0; r < 20; ++r) {
+    const auto t0 = Clock::now();
+    pool.run([&](int, int) { sink = sink + K.fma_loop(iters); });
+    best = std::max(best, double(iters) * K.fma_flops_per_iter * pool.size() / seconds_since(t0) * 1e-9);
+  }
+  return best;
 }
 
 double read_gbps(cpu::ThreadPool& pool) {
   const size_t n = size_t(64) << 20;  // floats: 256 MiB
   std::vector<float> buf(n, 1.0f);
   std::atomic<double> sink{0};
-  const double s = median_seconds([&] {
+  const double s = time_runs([&] {
     pool.parallel_for(int64_t(n / 64), 1, [&](int64_t b, int64_t e) {
       float acc[16] = {0};
       for (int64_t i = b * 64; i < e * 64; i += 16)
@@ -81,7 +114,7 @@ double read_gbps(cpu::ThreadPool& pool) {
       for (float a : acc) t += a;
       sink = sink + t;
     });
-  });
+  }).best;
   return double(n) * 4 / s * 1e-9;
 }
 
@@ -123,17 +156,19 @@ int main(int argc, char** argv) {
   const Shape shapes[] = {{1024, 1024, "q/o proj"}, {256, 1024, "k/v proj"}, {2816, 1024, "gate/up"},
                           {1024, 2816, "down"},     {32000, 1024, "lm_head"}};
   const DType dtypes[] = {DType::F16, DType::BF16, DType::F32};
+  const std::string mach = machine();
   ftest::Rng rng(1);
 
   for (int nt : threads) {
     cpu::ThreadPool pool(nt);
     const double bw = read_gbps(pool);
-    std::printf("{\"bench\":\"cpu_read_bw\",\"threads\":%d,\"gbps\":%.2f}\n", nt, bw);
+    std::printf("{\"bench\":\"cpu_read_bw\",\"machine\":\"%s\",\"threads\":%d,\"gbps\":%.2f}\n", mach.c_str(), nt,
+                bw);
     for (cpu::Isa isa : isas) {
       cpu::set_isa(isa);
       const double peak = fma_peak_gflops(pool);
-      std::printf("{\"bench\":\"cpu_fma_peak\",\"isa\":\"%s\",\"threads\":%d,\"gflops\":%.1f}\n", cpu::isa_name(isa),
-                  nt, peak);
+      std::printf("{\"bench\":\"cpu_fma_peak\",\"machine\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"gflops\":%.1f}\n",
+                  mach.c_str(), cpu::isa_name(isa), nt, peak);
       std::fflush(stdout);
       for (DType t : dtypes)
         for (const Shape& sh : shapes) {
@@ -147,7 +182,7 @@ int main(int argc, char** argv) {
             std::vector<float> x(size_t(m) * sh.k), out(size_t(m) * sh.n);
             for (float& v : x) v = rng.uniform();
             int next = 0;
-            const double s = median_seconds([&] {
+            const Timing tm = time_runs([&] {
               Weight w;
               w.data = w_bytes[size_t(m == 1 ? next++ % copies : 0)].data();
               w.dtype = t;
@@ -156,13 +191,14 @@ int main(int argc, char** argv) {
               w.name = sh.what;
               cpu::matmul(pool, out.data(), x.data(), m, w, nullptr, false);
             });
-            const double gflops = 2.0 * m * sh.n * sh.k / s * 1e-9, gbps = double(bytes) / s * 1e-9;
+            const double s = tm.median, flop = 2.0 * m * sh.n * sh.k;
+            const double gflops = flop / s * 1e-9, best = flop / tm.best * 1e-9, gbps = double(bytes) / s * 1e-9;
             std::printf(
-                "{\"bench\":\"cpu_matmul\",\"isa\":\"%s\",\"threads\":%d,\"m\":%d,\"n\":%d,\"k\":%d,\"dtype\":\"%s\","
-                "\"what\":\"%s\",\"median_ms\":%.4f,\"gflops\":%.2f,\"frac_peak\":%.3f,\"weight_gbps\":%.2f,"
-                "\"frac_bw\":%.3f}\n",
-                cpu::isa_name(isa), nt, m, sh.n, sh.k, dtype_name(t), sh.what, s * 1e3, gflops, gflops / peak, gbps,
-                gbps / bw);
+                "{\"bench\":\"cpu_matmul\",\"machine\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"m\":%d,\"n\":%d,\"k\":%d,\"dtype\":\"%s\","
+                "\"what\":\"%s\",\"median_ms\":%.4f,\"gflops\":%.2f,\"best_gflops\":%.2f,\"frac_peak\":%.3f,"
+                "\"weight_gbps\":%.2f,\"frac_bw\":%.3f}\n",
+                mach.c_str(), cpu::isa_name(isa), nt, m, sh.n, sh.k, dtype_name(t), sh.what, s * 1e3, gflops, best, gflops / peak,
+                gbps, gbps / bw);
             std::fflush(stdout);
           }
         }
