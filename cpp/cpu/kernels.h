@@ -80,7 +80,10 @@ struct Kernels {
 };
 
 const Kernels& kernels_generic();
-#if defined(__GNUC__) && defined(__x86_64__)
+// x86-64 with GCC/Clang: AVX2 and AVX-512 kernels too, picked at run time.
+// Defining FOCUSLLM_NO_X86_DISPATCH builds the generic kernels only, as on
+// other architectures.
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(FOCUSLLM_NO_X86_DISPATCH)
 #define FOCUSLLM_X86_DISPATCH 1
 const Kernels& kernels_avx2();
 const Kernels& kernels_avx512();
