@@ -1,15 +1,19 @@
 // Attention kernel for one work item (included by kernels_impl.h inside the
-// level's namespace): n_rows query rows × `group` query heads that share one
-// KV head, over the prefix keys and the causal part of the main keys.
+// level's namespace): the query vectors of n_rows rows × the `group` query
+// heads of each KV head in the item, over the prefix keys and the causal part
+// of the main keys. The softmax is online: each query vector keeps its
+// running max m and sum l and rescales its output accumulator by
+// e^(m_old - m_new) when the max grows, so no score buffer larger than one
+// block of KB keys is ever needed, whatever the sequence length.
 //
-// Keys are taken in blocks of KB. Per block the keys are converted to float32
-// once for all query vectors of the item and transposed to (head_dim, KB), so
-// that scores are broadcast-FMA over KB keys in registers; values stay row
-// major (KB, head_dim) for the p·v accumulation. The softmax is online: each
-// query vector keeps its running max m and sum l and rescales its output
-// accumulator by e^(m_old - m_new) when the max grows, so no score buffer
-// larger than a block is ever needed. Several query vectors go through a
-// block together so each key/value load feeds several FMAs.
+// Two paths:
+// - several rows (prefill, chunks, the local sequence), blocked_rows(): per
+//   block the keys are converted to float32 once for all query vectors and
+//   transposed to (head_dim, KB), so that scores are broadcast-FMAs over KB
+//   keys in registers; values stay row major (KB, head_dim) for p·v. kQG query
+//   vectors go through a block together so each load feeds kQG FMAs.
+// - one row (decode, candidates), direct_row(): too few query vectors to pay
+//   for the transpose; cache rows are read in place and dotted directly.
 
 constexpr int kKB = 4 * W;  // keys per block: 4 accumulator vectors per query vector
 constexpr int kDirectQ = 4;  // query vectors per pass of the single-row path
@@ -87,8 +91,6 @@ static inline float softmax_block(float* s, int limit, float* m, float* l) {
 // kDirectQ query vectors at once, and each value row is read once per chunk
 // of W dimensions for all of them.
 
-// Keys [0, n) of one range (prefix or main: one dtype T), rows `stride` bytes
-// apart, for QN query vectors q (QN, hdp) with state o (QN, hdp), m, l.
 // One head's slice of a cache row is short (128-256 bytes) and rows are a
 // whole KV width apart, so the hardware prefetchers, which stop at each 4 KiB
 // page, lose the stream; this prefetches keys kPrefetchRows ahead and the
