@@ -1,5 +1,6 @@
 // Text generation: context + prompt in, text pieces out.
 import type { Model } from './model';
+import { chunkCount } from './plan';
 import { makeSampler, type SamplingOptions } from './sampling';
 import type { IngestProgress, SessionOptions } from './session';
 import type { Tokenizer } from './tokenizer/types';
@@ -126,9 +127,9 @@ export async function* generateText(model: Model, req: GenerateRequest): AsyncGe
   };
   report({});
   const ids = buildInput(tok, req);
-  report({ phase: 'ingest', inputTokens: ids.length });
   if (maxNew === 0) return;
   const session = model.createSession({ ...req.focus, maxSteps: maxNew });
+  report({ phase: 'ingest', inputTokens: ids.length, chunksTotal: chunkCount(ids.length, session.params) });
   try {
     const onIngest = (p: IngestProgress) =>
       report({ phase: 'ingest', chunksDone: p.chunksDone, chunksTotal: p.chunksTotal || session.chunks });
