@@ -185,11 +185,40 @@ static void gemv_t(float* out, int64_t ldo, const float* x, int64_t ldx, const v
   }
 }
 
+// m = 1 (decode): one weight row at a time, four accumulators along k, so the
+// whole matrix is read as one sequential stream (the prefetcher's best case)
+// with a software prefetch kAhead bytes on to cross 4 KiB pages early
+// (measured: 1-2 KiB ahead 37, 4-8 KiB ahead 42 GB/s on one thread).
+template <int T>
+static void gemv_1(float* out, const float* x, const void* w, int64_t K, int64_t n, const float* bias,
+                   bool accumulate) {
+  constexpr int64_t es = T == kF32 ? 4 : 2, kAhead = 4096;
+  const char* wb = static_cast<const char*>(w);
+  for (int64_t r = 0; r < n; ++r) {
+    const char* wr = wb + r * K * es;
+    vf a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();
+    int64_t k = 0;
+    for (; k + 4 * W <= K; k += 4 * W) {
+      __builtin_prefetch(wr + k * es + kAhead, 0, 0);
+      if (4 * W * es > 64) __builtin_prefetch(wr + k * es + kAhead + 64, 0, 0);
+      a0 = vfma(vload_as<T>(wr, k), vload(x + k), a0);
+      a1 = vfma(vload_as<T>(wr, k + W), vload(x + k + W), a1);
+      a2 = vfma(vload_as<T>(wr, k + 2 * W), vload(x + k + 2 * W), a2);
+      a3 = vfma(vload_as<T>(wr, k + 3 * W), vload(x + k + 3 * W), a3);
+    }
+    for (; k + W <= K; k += W) a0 = vfma(vload_as<T>(wr, k), vload(x + k), a0);
+    if (k < K) a1 = vfma(vload_as_n<T>(wr, k, int(K - k)), vload_n(x + k, int(K - k)), a1);
+    float s = vhsum(vadd(vadd(a0, a1), vadd(a2, a3)));
+    if (bias) s += bias[r];
+    out[r] = accumulate ? out[r] + s : s;
+  }
+}
+
 template <int T>
 static void gemv_m(float* out, int64_t ldo, const float* x, int64_t ldx, int m, const void* w, int64_t K, int64_t n,
                    const float* bias, bool accumulate) {
   switch (m) {
-    case 1: gemv_t<T, 1>(out, ldo, x, ldx, w, K, n, bias, accumulate); break;
+    case 1: gemv_1<T>(out, x, w, K, n, bias, accumulate); break;
     case 2: gemv_t<T, 2>(out, ldo, x, ldx, w, K, n, bias, accumulate); break;
     case 3: gemv_t<T, 3>(out, ldo, x, ldx, w, K, n, bias, accumulate); break;
     case 4: gemv_t<T, 4>(out, ldo, x, ldx, w, K, n, bias, accumulate); break;
