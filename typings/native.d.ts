@@ -134,8 +134,8 @@ export interface NativeAddon {
   loadModel(dir: string, options?: NativeLoadOptions): Promise<Model>;
   readConfig(dir: string): NativeConfig;
   backends(): NativeBackends;
-  /** the CPU backend's instruction set and threads, e.g. "avx512" */
-  cpuDescription?(): string;
+  /** the instruction set of the CPU kernels, e.g. "kernels avx512 (...)" */
+  cpuDescription(): string;
   RunControl: typeof RunControl;
   KvPool: typeof KvPool;
   CandidateSet: typeof CandidateSet;

@@ -155,8 +155,11 @@ class Backend {
   virtual void gather_rows(void* out, const void* x, const int32_t* rows, int n, int dim) = 0;
 };
 
-// The CPU backend; threads <= 0 means one per available core.
+// The CPU backend with `threads` threads (1..1024).
 std::unique_ptr<Backend> make_cpu_backend(int threads);
+// The instruction set the CPU kernels use here ("avx512", "avx2", "generic");
+// throws when FOCUSLLM_CPU_ISA asks for one this CPU or build lacks.
+std::string cpu_kernel_isa();
 
 // The CUDA backend when compiled in and a device is usable; throws an Error
 // saying why not otherwise.

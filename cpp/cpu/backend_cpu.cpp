@@ -124,6 +124,8 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
+std::string cpu_kernel_isa() { return cpu::cpu_isa_name(); }
+
 std::unique_ptr<Backend> make_cpu_backend(int threads) {
   if (threads < 1 || threads > 1024)
     throw Error(str("option threads must be an integer from 1 to 1024, got ", threads));

@@ -507,6 +507,12 @@ Napi::Value Backends(const Napi::CallbackInfo& info) {
   return o;
 }
 
+Napi::Value CpuDescription(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    return Napi::String::New(info.Env(), str("kernels ", cpu_kernel_isa(), " (FOCUSLLM_CPU_ISA can force a lower level)"));
+  });
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());
   RunControlWrap::Init(env, exports);
@@ -517,6 +523,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("loadModel", Napi::Function::New(env, LoadModel));
   exports.Set("readConfig", Napi::Function::New(env, ReadConfig));
   exports.Set("backends", Napi::Function::New(env, Backends));
+  exports.Set("cpuDescription", Napi::Function::New(env, CpuDescription));
   return exports;
 }
 

@@ -23,7 +23,7 @@ export const command: Command = {
     try {
       const addon = native();
       const b = addon.backends();
-      report.addon = { version: addon.version, cpu: addon.cpuDescription?.() ?? 'cpu', cuda: b.cuda };
+      report.addon = { version: addon.version, cpu: addon.cpuDescription(), cuda: b.cuda };
     } catch (e) {
       ok = false;
       report.addon = { error: (e as Error).message };

@@ -51,3 +51,9 @@ if(CUDAToolkit_FOUND)
   target_link_libraries(cuda_attention_emu_test PRIVATE Threads::Threads)
   add_test(NAME cuda_attention_emu_test COMMAND cuda_attention_emu_test WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 endif()
+
+# Fixture parity on the CUDA backend (skipped without a usable device).
+if(FOCUSLLM_WITH_CUDA)
+  add_test(NAME parity_test_cuda COMMAND parity_test cuda WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(parity_test_cuda PROPERTIES SKIP_RETURN_CODE 77)
+endif()
