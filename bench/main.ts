@@ -58,9 +58,12 @@ async function main(argv: string[]): Promise<number> {
   if (suites.includes('kernels')) {
     const buildDir = buildBenchTargets(repoRoot, ['bench_cpu_matmul'], log);
     runBenchProgram(rep, buildDir, 'cpu_matmul', quick ? ['--quick'] : []);
-    rep.table('CPU matmul', 'cpu_matmul', [
-      ['isa', 'isa'], ['threads', 'threads'], ['dtype', 'dtype'], ['m', 'm'], ['n', 'n'], ['k', 'k'],
-      ['median_ms', 'ms'], ['gflops', 'GFLOP/s'], ['fraction_of_peak', 'of peak'],
+    rep.table('CPU roofline (measured in this run)', 'cpu_fma_peak', [['isa', 'isa'], ['threads', 'threads'], ['gflops', 'FMA peak GFLOP/s']]);
+    rep.table('', 'cpu_read_bw', [['threads', 'threads'], ['gbps', 'read bandwidth GB/s']]);
+    rep.table('CPU matmul (m = 1: decode GEMV, bandwidth-bound; m = 512: prefill GEMM, compute-bound)', 'cpu_matmul', [
+      ['isa', 'isa'], ['threads', 'threads'], ['dtype', 'dtype'], ['what', 'shape'], ['m', 'm'], ['n', 'n'], ['k', 'k'],
+      ['median_ms', 'ms'], ['gflops', 'GFLOP/s'], ['frac_peak', 'of FMA peak'], ['weight_gbps', 'weights GB/s'],
+      ['frac_bw', 'of read bw'],
     ]);
   }
   if (suites.includes('engine')) {

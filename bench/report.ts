@@ -46,7 +46,7 @@ export class Reporter {
     const cells = [columns.map((c) => c[1]), ...rows.map((r) => columns.map(([k]) => fmt(r[k])))];
     const w = columns.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
     const line = (r: string[]) => r.map((c, i) => c.padStart(w[i])).join('  ');
-    process.stdout.write(`\n${title}\n${line(cells[0])}\n${w.map((x) => '-'.repeat(x)).join('  ')}\n`);
+    process.stdout.write(`${title ? `\n${title}` : ''}\n${line(cells[0])}\n${w.map((x) => '-'.repeat(x)).join('  ')}\n`);
     for (const r of cells.slice(1)) process.stdout.write(line(r) + '\n');
   }
 }
