@@ -480,6 +480,19 @@ void CudaBackend::gather_rows(void* out, const void* x, const int32_t* rows, int
   cuda::gather_rows(out, x, rows, n, dim, act_, stream_);
 }
 
+void CudaBackend::sample(int32_t* out, const float* logits, int rows, int vocab, const focus::SampleParams& p,
+                         const float* uniforms) {
+  activate();
+  cuda::SampleParams sp;
+  sp.temperature = p.temperature;
+  sp.top_k = p.top_k;
+  sp.top_p = p.top_p;
+  if (p.temperature == 0.0f)
+    cuda::sample_argmax(logits, rows, vocab, out, stream_);
+  else
+    cuda::sample(logits, rows, vocab, sp, uniforms, out, stream_);
+}
+
 }  // namespace cuda
 
 // ---- entry points (core/backend.h) ---------------------------------------------------------

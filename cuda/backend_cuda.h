@@ -62,6 +62,8 @@ class CudaBackend final : public Backend {
   void attention(void* out, const void* q, const AttnArgs& a) override;
   void swiglu(void* out, const void* gate, const void* up, int64_t n) override;
   void gather_rows(void* out, const void* x, const int32_t* rows, int n, int dim) override;
+  void sample(int32_t* out, const float* logits, int rows, int vocab, const SampleParams& p,
+              const float* uniforms) override;
 
   // ---- for tests and benchmarks ---------------------------------------------------
   cudaStream_t stream() const { return stream_; }

@@ -1,7 +1,7 @@
 // Text generation: context + prompt in, text pieces out.
 import type { Model } from './model';
 import { chunkCount } from './plan';
-import { makeSampler, type SamplingOptions } from './sampling';
+import { makeNativeSampler, type SamplingOptions } from './sampling';
 import type { IngestProgress, SessionOptions } from './session';
 import type { Tokenizer } from './tokenizer/types';
 
@@ -107,7 +107,7 @@ export async function* generateText(model: Model, req: GenerateRequest): AsyncGe
   const maxNew = req.maxNewTokens ?? 256;
   if (!Number.isInteger(maxNew) || maxNew < 0)
     throw new Error(`option maxNewTokens must be a non-negative integer, got ${String(req.maxNewTokens)}`);
-  const sample = makeSampler(req);
+  const sampler = makeNativeSampler(req);
   const stopIds = new Set(req.stopIds ?? [...(tok?.eosIds ?? []), ...model.config.eosTokenIds]);
   const matcher = new StopMatcher(req.stop ?? []);
   if (!tok) throw new Error('this model folder has no tokenizer.json: use generateTokens(ids) for token ids');
@@ -133,12 +133,12 @@ export async function* generateText(model: Model, req: GenerateRequest): AsyncGe
   try {
     const onIngest = (p: IngestProgress) =>
       report({ phase: 'ingest', chunksDone: p.chunksDone, chunksTotal: p.chunksTotal || session.chunks });
-    let logits = await session.ingest(ids, { signal: req.signal, onProgress: onIngest });
+    // Sampled on the backend: only the chosen token crosses to the host.
+    let id = await session.ingestToken(ids, sampler, { signal: req.signal, onProgress: onIngest });
     report({ phase: 'decode', chunksDone: session.chunks, chunksTotal: session.chunks });
     const decoder = tok.streamDecoder({ skipSpecial: true });
     const tDecode = performance.now();
     for (let n = 0; ; ) {
-      const id = sample(logits);
       if (stopIds.has(id)) break;
       n++;
       // A model whose vocabulary is padded past the tokenizer's can sample an
@@ -149,7 +149,7 @@ export async function* generateText(model: Model, req: GenerateRequest): AsyncGe
       report({ generatedTokens: n, tokensPerSecond: secs > 0 ? n / secs : 0 });
       if (piece.stopped) return;
       if (n >= maxNew) break;
-      logits = await session.step(id, { signal: req.signal });
+      id = await session.stepToken(id, sampler, { signal: req.signal });
     }
     const tail = matcher.push(decoder.flush());
     const rest = tail.text + (tail.stopped ? '' : matcher.flush());

@@ -2,7 +2,7 @@
 export { loadModel, Model, type LoadOptions, type TokenGenerateOptions, type BackendName } from './model';
 export { Session, type SessionOptions, type IngestProgress, type RunOptions, type SessionMemory, type CacheType } from './session';
 export { DEFAULT_FOCUS, planIngest, resolveFocusParams, chunkCount, withBos, type FocusParams, type Plan } from './plan';
-export { makeSampler, argmax, type SamplingOptions } from './sampling';
+export { makeSampler, makeNativeSampler, sampleLogits, argmax, makeRng, type SamplingOptions, type NativeSampler } from './sampling';
 export { buildInput, StopMatcher, type GenerateRequest, type GenerateProgress } from './generate';
 export { estimateMemory, formatBytes, type MemoryEstimate } from './memory';
 export { loadTokenizer } from './tokenizer/index';

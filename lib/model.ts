@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Model as NativeModel, NativeConfig, NativeModelInfo, NativeSeq, RunControl } from '../typings/native';
 import { native } from './native';
 import { generateText, type GenerateRequest } from './generate';
-import { makeSampler, type SamplingOptions } from './sampling';
+import { makeNativeSampler, type NativeSampler, type SamplingOptions } from './sampling';
 import { Session, type SessionHost, type SessionOptions } from './session';
 import { loadTokenizer } from './tokenizer/index';
 import type { Tokenizer } from './tokenizer/types';
@@ -82,6 +82,23 @@ export class Model implements SessionHost {
     return next;
   }
 
+  /** Native runs whose requested rows are sampled on the backend (one token per row). */
+  runSample(batch: NativeSeq[], sampler: NativeSampler, control?: RunControl): Promise<Int32Array> {
+    if (this.native.disposed) return Promise.reject(new Error('this model has been disposed'));
+    const go = () => {
+      let rows = 0;
+      for (const s of batch) rows += s.logits === 2 ? s.tokens.length - (s.logitsFrom ?? 0) : s.logits === 1 ? 1 : 0;
+      const u = new Float32Array(rows);
+      for (let i = 0; i < rows; i++) u[i] = Math.fround(sampler.nextUniform());
+      // A uniform that rounds up to 1 in float32 would leave [0, 1).
+      for (let i = 0; i < rows; i++) if (u[i] >= 1) u[i] = Math.fround(1 - 2 ** -24);
+      return this.native.runSample(batch, sampler.params, u, control);
+    };
+    const next = this.queue.then(go, go);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
   /**
    * A plain causal forward of `ids` (no chunking, no cache): the next-token
    * logits of the last position, or with `all` those of every position from
@@ -151,17 +168,17 @@ export class Model implements SessionHost {
     if (!Number.isInteger(maxNew) || maxNew < 0)
       throw new Error(`option maxNewTokens must be a non-negative integer, got ${String(opts.maxNewTokens)}`);
     const stop = new Set(opts.stop ?? this.config.eosTokenIds);
-    const sample = makeSampler(opts);
+    const sampler = makeNativeSampler(opts);
     if (maxNew === 0) return;
     const s = this.createSession({ ...opts.focus, maxSteps: maxNew });
     try {
-      let logits = await s.ingest(x, { signal: opts.signal });
+      // Sampled on the backend: only the chosen token crosses to the host.
+      let tok = await s.ingestToken(x, sampler, { signal: opts.signal });
       for (let n = 0; ; ) {
-        const tok = sample(logits);
         if (stop.has(tok)) return;
         yield tok;
         if (++n >= maxNew) return;
-        logits = await s.step(tok, { signal: opts.signal });
+        tok = await s.stepToken(tok, sampler, { signal: opts.signal });
       }
     } finally {
       s.dispose();

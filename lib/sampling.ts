@@ -1,11 +1,14 @@
-// Token sampling on host logits: greedy, temperature, top-k, top-p, seeded.
+// Token sampling: greedy, temperature, top-k, top-p, seeded. The same rule as
+// the native samplers (core/backend.h SampleParams), which generation uses so
+// that only the chosen token leaves the backend; this host version serves
+// users who sample logits themselves.
 
 export interface SamplingOptions {
   /** 0 (default) = greedy; otherwise logits are divided by it before softmax */
   temperature?: number;
   /** keep only the k most likely tokens (0 = all) */
   topK?: number;
-  /** keep the smallest set of tokens whose probability reaches p (1 = all) */
+  /** keep the smallest set of most likely tokens whose probability reaches p (1 = all) */
   topP?: number;
   /** seed of the random generator (default: random) */
   seed?: number;
@@ -23,6 +26,7 @@ export function makeRng(seed: number): () => number {
   };
 }
 
+/** Index of the largest value (the lowest index among equal maxima). */
 export function argmax(logits: ArrayLike<number>, offset = 0, n = logits.length - offset): number {
   let best = 0;
   let bv = -Infinity;
@@ -36,7 +40,14 @@ export function argmax(logits: ArrayLike<number>, offset = 0, n = logits.length 
   return best;
 }
 
-export function checkSampling(o: SamplingOptions): Required<Omit<SamplingOptions, 'seed'>> & { seed: number } {
+export interface CheckedSampling {
+  temperature: number;
+  topK: number;
+  topP: number;
+  seed: number;
+}
+
+export function checkSampling(o: SamplingOptions): CheckedSampling {
   const temperature = o.temperature ?? 0;
   const topK = o.topK ?? 0;
   const topP = o.topP ?? 1;
@@ -50,46 +61,76 @@ export function checkSampling(o: SamplingOptions): Required<Omit<SamplingOptions
   return { temperature, topK, topP, seed };
 }
 
-/** A sampler: logits in, token id out. */
+/**
+ * One draw from `logits` with uniform number u in [0, 1): greedy at
+ * temperature 0; otherwise the kept set is a prefix of the order "descending
+ * logit, ties to the lower index" (top-k, then the shortest prefix whose
+ * weight reaches topP of theirs), and the draw is the first kept token in
+ * vocabulary order whose running weight reaches u times the kept total.
+ */
+export function sampleLogits(logits: ArrayLike<number>, o: Omit<CheckedSampling, 'seed'>, u: number): number {
+  const n = logits.length;
+  if (o.temperature === 0) return argmax(logits);
+  const mx = logits[argmax(logits)];
+  const w = (i: number) => Math.exp((logits[i] - mx) / o.temperature);
+  let keep: Uint8Array | null = null;
+  const topK = o.topK > 0 && o.topK < n;
+  if (topK || o.topP < 1) {
+    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b);
+    let k = topK ? o.topK : n;
+    if (o.topP < 1) {
+      let total = 0;
+      for (let i = 0; i < k; i++) total += w(order[i]);
+      let acc = 0;
+      for (let i = 0; i < k; i++) {
+        acc += w(order[i]);
+        if (acc >= o.topP * total) {
+          k = i + 1;
+          break;
+        }
+      }
+    }
+    keep = new Uint8Array(n);
+    for (let i = 0; i < k; i++) keep[order[i]] = 1;
+  }
+  let total = 0;
+  let last = 0;
+  for (let i = 0; i < n; i++)
+    if (!keep || keep[i]) {
+      total += w(i);
+      last = i;
+    }
+  const target = u * total;
+  let acc = 0;
+  for (let i = 0; i < n; i++) {
+    if (keep && !keep[i]) continue;
+    acc += w(i);
+    if (acc >= target) return i;
+  }
+  return last;
+}
+
+/** A host sampler: logits in, token id out. */
 export function makeSampler(opts: SamplingOptions = {}): (logits: Float32Array) => number {
   const o = checkSampling(opts);
   if (o.temperature === 0) return (l) => argmax(l);
   const rng = makeRng(o.seed);
-  return (logits) => {
-    const n = logits.length;
-    let idx = Array.from({ length: n }, (_, i) => i);
-    if (o.topK > 0 && o.topK < n) {
-      idx.sort((a, b) => logits[b] - logits[a]);
-      idx = idx.slice(0, o.topK);
-    }
-    let mx = -Infinity;
-    for (const i of idx) mx = Math.max(mx, logits[i]);
-    const p = idx.map((i) => Math.exp((logits[i] - mx) / o.temperature));
-    let sum = p.reduce((s, v) => s + v, 0);
-    if (o.topP < 1) {
-      const order = p.map((_, j) => j).sort((a, b) => p[b] - p[a]);
-      let acc = 0;
-      const keep: number[] = [];
-      for (const j of order) {
-        keep.push(j);
-        acc += p[j] / sum;
-        if (acc >= o.topP) break;
-      }
-      idx = keep.map((j) => idx[j]);
-      const kept = keep.map((j) => p[j]);
-      sum = kept.reduce((s, v) => s + v, 0);
-      let r = rng() * sum;
-      for (let j = 0; j < kept.length; j++) {
-        r -= kept[j];
-        if (r <= 0) return idx[j];
-      }
-      return idx[idx.length - 1];
-    }
-    let r = rng() * sum;
-    for (let j = 0; j < p.length; j++) {
-      r -= p[j];
-      if (r <= 0) return idx[j];
-    }
-    return idx[idx.length - 1];
+  return (logits) => sampleLogits(logits, o, rng());
+}
+
+/** Sampling done by the backend: its parameters and the next uniform number of the seeded stream. */
+export interface NativeSampler {
+  readonly params: { temperature: number; topK: number; topP: number };
+  /** the uniform number for the next draw (the same stream makeSampler() uses) */
+  nextUniform(): number;
+}
+
+export function makeNativeSampler(opts: SamplingOptions = {}): NativeSampler {
+  const o = checkSampling(opts);
+  const rng = makeRng(o.seed);
+  return {
+    params: { temperature: o.temperature, topK: o.topK, topP: o.topP },
+    // Greedy draws consume nothing, as in makeSampler().
+    nextUniform: () => (o.temperature === 0 ? 0 : rng()),
   };
 }

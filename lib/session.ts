@@ -11,6 +11,7 @@ import type {
 } from '../typings/native';
 import { native } from './native';
 import { type FocusParams, type Plan, planIngest, resolveFocusParams } from './plan';
+import type { NativeSampler } from './sampling';
 
 export type CacheType = 'auto' | NativeDtype;
 
@@ -56,6 +57,7 @@ export interface SessionHost {
   readonly native: NativeModel;
   /** serialised native runs */
   run(batch: NativeSeq[], control?: RunControl): Promise<Float32Array>;
+  runSample(batch: NativeSeq[], sampler: NativeSampler, control?: RunControl): Promise<Int32Array>;
 }
 
 function abortError(signal: AbortSignal): Error {
@@ -135,7 +137,26 @@ export class Session {
   }
 
   /** Ingests input ids; resolves with the next-token logits (vocab floats). */
-  async ingest(ids: ArrayLike<number>, opts: RunOptions = {}): Promise<Float32Array> {
+  ingest(ids: ArrayLike<number>, opts: RunOptions = {}): Promise<Float32Array> {
+    return this.ingestImpl(ids, opts, null) as Promise<Float32Array>;
+  }
+
+  /** Ingests input ids; the next token is sampled on the backend (only it crosses to the host). */
+  ingestToken(ids: ArrayLike<number>, sampler: NativeSampler, opts: RunOptions = {}): Promise<number> {
+    return this.ingestImpl(ids, opts, sampler) as Promise<number>;
+  }
+
+  /** Appends token `id`; resolves with the next-token logits. */
+  step(id: number, opts: RunOptions = {}): Promise<Float32Array> {
+    return this.stepImpl(id, opts, null) as Promise<Float32Array>;
+  }
+
+  /** Appends token `id`; the next token is sampled on the backend. */
+  stepToken(id: number, sampler: NativeSampler, opts: RunOptions = {}): Promise<number> {
+    return this.stepImpl(id, opts, sampler) as Promise<number>;
+  }
+
+  private async ingestImpl(ids: ArrayLike<number>, opts: RunOptions, sampler: NativeSampler | null): Promise<Float32Array | number> {
     const x = this.checkIds(ids, 'ids');
     return this.exclusive(async () => {
       this.release();
@@ -152,6 +173,7 @@ export class Session {
             opts,
             'local',
             0,
+            sampler,
           );
         }
         const k = plan.chunks.length;
@@ -170,10 +192,10 @@ export class Session {
           cand: this.cands!,
           candSlot: i,
         }));
-        await this.runWith(chunkSeqs, opts, 'chunks', k);
+        await this.runWith(chunkSeqs, opts, 'chunks', k, null);
         this.local = plan.local.slice();
         this.last = x[x.length - 1];
-        return await this.runLocal(opts);
+        return await this.runLocal(opts, sampler);
       } catch (e) {
         this.release();
         this.plan = null;
@@ -182,8 +204,7 @@ export class Session {
     });
   }
 
-  /** Appends token `id`; resolves with the next-token logits. */
-  async step(id: number, opts: RunOptions = {}): Promise<Float32Array> {
+  private async stepImpl(id: number, opts: RunOptions, sampler: NativeSampler | null): Promise<Float32Array | number> {
     const vocab = this.host.native.config.vocabSize;
     if (!Number.isInteger(id) || id < 0 || id >= vocab)
       throw new Error(`token id ${String(id)} is out of range (vocabulary size ${vocab})`);
@@ -194,15 +215,16 @@ export class Session {
         throw new Error(`this session was sized for ${this.maxSteps} steps (option maxSteps); create it with more`);
       opts.signal?.throwIfAborted();
       if (plan.mode === 'native') {
-        const logits = await this.runWith(
+        const out = await this.runWith(
           [{ tokens: Int32Array.of(id), pool: this.pool!, slot: 0, logits: 1 }],
           opts,
           'local',
           0,
+          sampler,
         );
         this.local.push(id);
         this.steps++;
-        return logits;
+        return out;
       }
       if (!this.pool)
         throw new Error('this session kept no chunk caches (keepChunkCaches: false): it can only score the ingest logits');
@@ -212,11 +234,11 @@ export class Session {
       const seqs: NativeSeq[] = [];
       for (let i = 0; i < k; i++)
         seqs.push({ tokens: Int32Array.of(this.last, id), pool: this.pool, slot: i, cand: this.cands!, candSlot: i });
-      await this.runWith(seqs, opts, 'chunks', k);
+      await this.runWith(seqs, opts, 'chunks', k, null);
       this.local.push(id);
       this.last = id;
       this.steps++;
-      return this.runLocal(opts);
+      return this.runLocal(opts, sampler);
     });
   }
 
@@ -227,7 +249,7 @@ export class Session {
     this.disposed = true;
   }
 
-  private runLocal(opts: RunOptions): Promise<Float32Array> {
+  private runLocal(opts: RunOptions, sampler: NativeSampler | null): Promise<Float32Array | number> {
     // The local sequence, recomputed in full over the k candidates (they all
     // changed), positions k.. after the candidates' 0..k-1.
     const k = (this.plan as Extract<Plan, { mode: 'focus' }>).chunks.length;
@@ -236,6 +258,7 @@ export class Session {
       opts,
       'local',
       k,
+      sampler,
     );
   }
 
@@ -244,7 +267,8 @@ export class Session {
     opts: RunOptions,
     phase: IngestProgress['phase'],
     chunksTotal: number,
-  ): Promise<Float32Array> {
+    sampler: NativeSampler | null,
+  ): Promise<Float32Array | number> {
     const { signal, onProgress } = opts;
     signal?.throwIfAborted();
     const addon = native();
@@ -260,7 +284,9 @@ export class Session {
     };
     const timer = onProgress ? setInterval(report, 100) : undefined;
     try {
-      const out = await this.host.run(batch, control);
+      const out = sampler
+        ? (await this.host.runSample(batch, sampler, control))[0]
+        : await this.host.run(batch, control);
       report();
       return out;
     } catch (e) {

@@ -114,7 +114,20 @@ export declare class Model {
   createCandidateSet(slots: number): CandidateSet;
   /** Runs the batch off the main thread; resolves with the requested logits rows, (rows, vocab). */
   run(batch: NativeSeq[], control?: RunControl): Promise<Float32Array>;
+  /**
+   * The same run, but every requested logits row is sampled on the backend
+   * (only the token crosses to the host): one token per row, drawn with
+   * uniforms[row] in [0, 1). See lib/sampling.ts sampleLogits for the rule.
+   */
+  runSample(batch: NativeSeq[], params: NativeSampleParams, uniforms: Float32Array, control?: RunControl): Promise<Int32Array>;
   dispose(): void;
+}
+
+export interface NativeSampleParams {
+  /** 0 = greedy */
+  temperature: number;
+  topK: number;
+  topP: number;
 }
 
 export interface NativeLoadOptions {

@@ -19,13 +19,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "common/bench_util.h"
 #include "core/error.h"
 #include "core/model.h"
 #include "cpu/isa.h"
@@ -34,28 +33,11 @@ using namespace focus;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using ftest::bench::Clock;
+using ftest::bench::machine;
+using ftest::bench::median;
+using ftest::bench::parse_list;
 
-// "AMD EPYC, 2 cpus": the machine, for every JSON line (DESIGN.md, Measuring).
-std::string machine() {
-  std::FILE* f = std::fopen("/proc/cpuinfo", "r");
-  std::string model = "unknown CPU";
-  if (f) {
-    char line[512];
-    while (std::fgets(line, sizeof line, f))
-      if (std::strncmp(line, "model name", 10) == 0) {
-        const char* c = std::strchr(line, ':');
-        if (c) {
-          model = c + 1;
-          while (!model.empty() && (model[0] == ' ' || model[0] == '\t')) model.erase(0, 1);
-          while (!model.empty() && (model.back() == '\n' || model.back() == ' ')) model.pop_back();
-        }
-        break;
-      }
-    std::fclose(f);
-  }
-  return model + ", " + std::to_string(std::thread::hardware_concurrency()) + " cpus";
-}
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
 // Forwards every call to the CPU backend and adds up the time of each op.
@@ -100,6 +82,9 @@ class TimingBackend final : public Backend {
   void gather_rows(void* o, const void* x, const int32_t* r, int n, int d) override {
     timed("gather_rows", [&] { in_->gather_rows(o, x, r, n, d); });
   }
+  void sample(int32_t* o, const float* l, int rows, int vocab, const SampleParams& p, const float* u) override {
+    timed("sample", [&] { in_->sample(o, l, rows, vocab, p, u); });
+  }
 
  private:
   template <class F>
@@ -110,21 +95,6 @@ class TimingBackend final : public Backend {
   }
   std::unique_ptr<Backend> in_;
 };
-
-std::vector<int> parse_list(const char* s) {
-  std::vector<int> v;
-  for (const char* p = s; *p;) {
-    v.push_back(std::atoi(p));
-    while (*p && *p != ',') ++p;
-    if (*p == ',') ++p;
-  }
-  return v;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 int argmax(const std::vector<float>& v) { return int(std::max_element(v.begin(), v.end()) - v.begin()); }
 

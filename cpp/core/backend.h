@@ -80,6 +80,20 @@ struct AttnArgs {
   float scale = 1.0f;  // softmax scale, 1/sqrt(head_dim)
 };
 
+// Token sampling. temperature 0: greedy (the lowest index among equal
+// maxima). Otherwise weights exp((logit - max) / temperature) over a kept set
+// that is a prefix of the order "descending logit, ties to the lower index":
+// the top_k first (0 = all), then the shortest prefix of those whose weight
+// reaches top_p of theirs. The draw, with the caller's uniform number u in
+// [0, 1), is the first kept token in vocabulary order whose running weight
+// reaches u times the kept total. CPU, CUDA and lib/sampling.ts agree up to
+// rounding.
+struct SampleParams {
+  float temperature = 0.0f;
+  int top_k = 0;
+  float top_p = 1.0f;
+};
+
 enum class Epilogue {
   Store,     // out = x · wᵀ (+ bias)
   Add,       // out += x · wᵀ (+ bias): the residual add, fused
@@ -153,6 +167,10 @@ class Backend {
   virtual void swiglu(void* out, const void* gate, const void* up, int64_t n) = 0;
   // out (n, dim) = x[rows[i]]
   virtual void gather_rows(void* out, const void* x, const int32_t* rows, int n, int dim) = 0;
+  // out (rows): one token per row of logits (rows, vocab) float32, drawn with
+  // uniforms[row] (see SampleParams). out and uniforms are backend memory.
+  virtual void sample(int32_t* out, const float* logits, int rows, int vocab, const SampleParams& p,
+                      const float* uniforms) = 0;
 };
 
 // The CPU backend with `threads` threads (1..1024).

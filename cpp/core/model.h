@@ -155,12 +155,26 @@ class Model {
   // Validates the whole batch before any work; thread-safe (runs serialize).
   std::vector<float> run(const std::vector<SeqRun>& batch, RunControl* ctl = nullptr);
 
+  // The same run, but each requested logits row is sampled on the backend
+  // (only the token crosses to the host): one token per row, in the order
+  // run() would return the rows, drawn with uniforms[row] in [0, 1).
+  std::vector<int32_t> run_sample(const std::vector<SeqRun>& batch, const SampleParams& params,
+                                  const std::vector<float>& uniforms, RunControl* ctl = nullptr);
+
  private:
   struct Piece;
   struct Workspace;
   void validate(const std::vector<SeqRun>& batch) const;
-  void run_micro_batch(const std::vector<SeqRun>& batch, const std::vector<Piece>& pieces,
-                       std::vector<float>& logits, RunControl* ctl);
+  // Where a run's requested rows go: logits, or sampled tokens.
+  struct Output {
+    std::vector<float>* logits = nullptr;
+    std::vector<int32_t>* tokens = nullptr;
+    const SampleParams* params = nullptr;
+    const std::vector<float>* uniforms = nullptr;
+  };
+  void run_impl(const std::vector<SeqRun>& batch, RunControl* ctl, Output& out);
+  void run_micro_batch(const std::vector<SeqRun>& batch, const std::vector<Piece>& pieces, Output& out,
+                       RunControl* ctl);
   void load_weights(const Checkpoint& ck);
   Weight weight(const Checkpoint& ck, const std::string& name, std::vector<int64_t> shape, bool required);
   void ensure_workspace(int rows, int prefix_rows, int logit_rows);

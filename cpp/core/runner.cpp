@@ -71,6 +71,8 @@ void Model::ensure_workspace(int rows, int prefix_rows, int logit_rows) {
   ws->rope = static_cast<float*>(ws->take(r * hd * 4, "rotary table"));
   ws->prope = static_cast<float*>(ws->take(size_t(prefix_rows) * hd * 4, "rotary table"));
   ws->logits = static_cast<float*>(ws->take(size_t(logit_rows) * cfg_.vocab_size * 4, "logits"));
+  ws->tokens = static_cast<int32_t*>(ws->take(size_t(logit_rows) * 4, "sampled tokens"));
+  ws->uniforms = static_cast<float*>(ws->take(size_t(logit_rows) * 4, "sampler inputs"));
   ws->table_bytes = table_bytes_for(rows, prefix_rows);
   ws->tables = ws->take(ws->table_bytes, "batch tables");
   ws_ = std::move(ws);
@@ -126,6 +128,34 @@ void Model::validate(const std::vector<SeqRun>& batch) const {
 }
 
 std::vector<float> Model::run(const std::vector<SeqRun>& batch, RunControl* ctl) {
+  std::vector<float> logits;
+  Output out;
+  out.logits = &logits;
+  run_impl(batch, ctl, out);
+  return logits;
+}
+
+std::vector<int32_t> Model::run_sample(const std::vector<SeqRun>& batch, const SampleParams& params,
+                                       const std::vector<float>& uniforms, RunControl* ctl) {
+  FOCUS_CHECK(params.temperature >= 0 && std::isfinite(params.temperature),
+              "option temperature must be a finite number >= 0, got ", params.temperature);
+  FOCUS_CHECK(params.top_k >= 0, "option topK must be >= 0, got ", params.top_k);
+  FOCUS_CHECK(params.top_p > 0 && params.top_p <= 1, "option topP must be in (0, 1], got ", params.top_p);
+  int64_t rows = 0;
+  for (const SeqRun& s : batch) rows += logit_rows_of(s);
+  FOCUS_CHECK(int64_t(uniforms.size()) == rows, "sampling needs one uniform number per requested row: ", rows,
+              " rows, ", uniforms.size(), " numbers");
+  for (float u : uniforms) FOCUS_CHECK(u >= 0 && u < 1, "sampler uniform numbers must be in [0, 1), got ", u);
+  std::vector<int32_t> tokens;
+  Output out;
+  out.tokens = &tokens;
+  out.params = &params;
+  out.uniforms = &uniforms;
+  run_impl(batch, ctl, out);
+  return tokens;
+}
+
+void Model::run_impl(const std::vector<SeqRun>& batch, RunControl* ctl, Output& out) {
   std::lock_guard<std::mutex> lock(run_mutex_);
   validate(batch);
   const int B = max_batch_tokens_;
@@ -150,7 +180,8 @@ std::vector<float> Model::run(const std::vector<SeqRun>& batch, RunControl* ctl)
   int64_t out_rows = 0;
   for (const SeqRun& s : batch)
     out_rows += logit_rows_of(s);
-  std::vector<float> logits(size_t(out_rows) * size_t(cfg_.vocab_size));
+  if (out.logits) out.logits->assign(size_t(out_rows) * size_t(cfg_.vocab_size), 0.0f);
+  if (out.tokens) out.tokens->assign(size_t(out_rows), -1);
 
   // Pack pieces into micro-batches in order; pieces of one sequence land in
   // successive micro-batches.
@@ -160,15 +191,14 @@ std::vector<float> Model::run(const std::vector<SeqRun>& batch, RunControl* ctl)
     const int n = p.end - p.begin;
     bool same_seq = !mb.empty() && mb.back().seq == p.seq;
     if (!mb.empty() && (mb_rows + n > B || same_seq)) {
-      run_micro_batch(batch, mb, logits, ctl);
+      run_micro_batch(batch, mb, out, ctl);
       mb.clear();
       mb_rows = 0;
     }
     mb.push_back(p);
     mb_rows += n;
   }
-  if (!mb.empty()) run_micro_batch(batch, mb, logits, ctl);
-  return logits;
+  if (!mb.empty()) run_micro_batch(batch, mb, out, ctl);
 }
 
 namespace {
@@ -188,8 +218,8 @@ inline char* at(void* base, int64_t elems, size_t es) { return static_cast<char*
 
 }  // namespace
 
-void Model::run_micro_batch(const std::vector<SeqRun>& batch, const std::vector<Piece>& pieces,
-                            std::vector<float>& logits, RunControl* ctl) {
+void Model::run_micro_batch(const std::vector<SeqRun>& batch, const std::vector<Piece>& pieces, Output& out,
+                            RunControl* ctl) {
   const ModelConfig& c = cfg_;
   const int dim = c.hidden_size, kvd = c.kv_dim(), inter = c.intermediate_size;
   const DType act = be_->act_dtype();
@@ -389,17 +419,29 @@ void Model::run_micro_batch(const std::vector<SeqRun>& batch, const std::vector<
     split_matmul(W.x, W.gate, L.w_down, Weight{}, L.c_down, Weight{}, Epilogue::Add);
   }
 
-  // ---- logits -----------------------------------------------------------------
+  // ---- logits (or sampled tokens) ---------------------------------------------
   const int V = c.vocab_size;
-  std::vector<float> chunk(logit_rows.empty() ? 0 : size_t(std::min<size_t>(logit_rows.size(), kLogitChunk)) * V);
-  for (size_t b = 0; b < logit_rows.size(); b += kLogitChunk) {
-    const int n = int(std::min(logit_rows.size() - b, size_t(kLogitChunk)));
+  const size_t nl = logit_rows.size();
+  std::vector<float> chunk(out.logits && nl ? std::min<size_t>(nl, kLogitChunk) * size_t(V) : 0);
+  std::vector<int32_t> toks(out.tokens ? std::min<size_t>(nl, kLogitChunk) : 0);
+  std::vector<float> us(toks.size());
+  for (size_t b = 0; b < nl; b += kLogitChunk) {
+    const int n = int(std::min(nl - b, size_t(kLogitChunk)));
     be_->gather_rows(W.lx, W.x, d_lrows + b, n, dim);
     be_->rms_norm(W.lx, W.lx, w_.norm, n, c.rms_norm_eps);
     be_->matmul(W.logits, W.lx, n, w_.lm_head, nullptr, Epilogue::StoreF32);
-    be_->download(chunk.data(), W.logits, size_t(n) * V * 4);
-    for (int i = 0; i < n; ++i)
-      std::memcpy(logits.data() + logit_rows[b + size_t(i)].second * V, chunk.data() + size_t(i) * V, size_t(V) * 4);
+    if (out.logits) {
+      be_->download(chunk.data(), W.logits, size_t(n) * V * 4);
+      for (int i = 0; i < n; ++i)
+        std::memcpy(out.logits->data() + logit_rows[b + size_t(i)].second * V, chunk.data() + size_t(i) * V,
+                    size_t(V) * 4);
+    } else {
+      for (int i = 0; i < n; ++i) us[size_t(i)] = (*out.uniforms)[size_t(logit_rows[b + size_t(i)].second)];
+      be_->upload(W.uniforms, us.data(), size_t(n) * 4);
+      be_->sample(W.tokens, W.logits, n, V, *out.params, W.uniforms);
+      be_->download(toks.data(), W.tokens, size_t(n) * 4);
+      for (int i = 0; i < n; ++i) (*out.tokens)[size_t(logit_rows[b + size_t(i)].second)] = toks[size_t(i)];
+    }
   }
   be_->sync();
 

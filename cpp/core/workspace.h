@@ -30,6 +30,8 @@ struct Model::Workspace {
   float* rope = nullptr;    // (rows, head_dim)
   float* prope = nullptr;   // (prefix_rows, head_dim)
   float* logits = nullptr;  // (logit_rows, vocab)
+  int32_t* tokens = nullptr;   // (logit_rows) sampled tokens
+  float* uniforms = nullptr;   // (logit_rows) the sampler's random numbers
   void* tables = nullptr;   // ids, positions, destinations, segments
   size_t table_bytes = 0;
 

@@ -112,6 +112,10 @@ class CpuBackend final : public Backend {
   void gather_rows(void* out, const void* x, const int32_t* rows, int n, int dim) override {
     cpu::gather_rows(pool_, f(out), cf(x), rows, n, dim);
   }
+  void sample(int32_t* out, const float* logits, int rows, int vocab, const SampleParams& p,
+              const float* uniforms) override {
+    cpu::sample(pool_, out, logits, rows, vocab, p, uniforms);
+  }
 
  private:
   static float* f(void* p) { return static_cast<float*>(p); }

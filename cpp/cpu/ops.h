@@ -34,6 +34,9 @@ void swiglu(ThreadPool& pool, float* out, const float* gate, const float* up, in
 void embedding(ThreadPool& pool, float* out, const Weight& table, const int32_t* ids, int n);
 // out (n, dim) = x[rows[i]]
 void gather_rows(ThreadPool& pool, float* out, const float* x, const int32_t* rows, int n, int dim);
+// out (rows): one token per logits row (see SampleParams in core/backend.h).
+void sample(ThreadPool& pool, int32_t* out, const float* logits, int rows, int vocab, const SampleParams& p,
+            const float* uniforms);
 
 // Converts n elements of type t to float32 and back (round to nearest even).
 void to_f32(float* out, const void* src, DType t, int64_t n);

@@ -259,7 +259,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   static void Init(Napi::Env env, Napi::Object exports) {
     Napi::Function f =
         DefineClass(env, "Model",
-                    {InstanceMethod("run", &ModelWrap::Run), InstanceMethod("createKvPool", &ModelWrap::CreateKvPool),
+                    {InstanceMethod("run", &ModelWrap::Run), InstanceMethod("runSample", &ModelWrap::RunSample),
+                     InstanceMethod("createKvPool", &ModelWrap::CreateKvPool),
                      InstanceMethod("createCandidateSet", &ModelWrap::CreateCandidateSet),
                      InstanceMethod("dispose", &ModelWrap::Dispose),
                      InstanceAccessor("disposed", &ModelWrap::Disposed, nullptr)});
@@ -277,6 +278,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
  private:
   Napi::Value Run(const Napi::CallbackInfo& info);
+  Napi::Value RunSample(const Napi::CallbackInfo& info);
+  Napi::Value RunImpl(const Napi::CallbackInfo& info, bool sampling);
   Napi::Value CreateKvPool(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&]() -> Napi::Value {
       Model& m = get();
@@ -385,10 +388,26 @@ class RunWorker : public PromiseWorker {
       : PromiseWorker(env), model_(std::move(m)), batch_(std::move(batch)), keep_(std::move(keep)),
         ctl_(std::move(ctl)) {}
 
+  // Sample the requested rows on the backend instead of returning logits.
+  void set_sampling(const SampleParams& p, std::vector<float> uniforms) {
+    sampling_ = true;
+    params_ = p;
+    uniforms_ = std::move(uniforms);
+  }
+
  protected:
-  void work() override { logits_ = model_->run(batch_, ctl_.get()); }
+  void work() override {
+    if (sampling_) tokens_ = model_->run_sample(batch_, params_, uniforms_, ctl_.get());
+    else logits_ = model_->run(batch_, ctl_.get());
+  }
   void OnOK() override {
     Napi::Env env = Env();
+    if (sampling_) {
+      Napi::Int32Array out = Napi::Int32Array::New(env, tokens_.size());
+      if (!tokens_.empty()) std::memcpy(out.Data(), tokens_.data(), tokens_.size() * 4);
+      deferred_.Resolve(out);
+      return;
+    }
     Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, logits_.size() * 4);
     if (!logits_.empty()) std::memcpy(buf.Data(), logits_.data(), logits_.size() * 4);
     deferred_.Resolve(Napi::Float32Array::New(env, logits_.size(), buf, 0));
@@ -400,9 +419,18 @@ class RunWorker : public PromiseWorker {
   std::vector<std::shared_ptr<void>> keep_;  // pools and sets the batch points into
   std::shared_ptr<RunControl> ctl_;
   std::vector<float> logits_;
+  bool sampling_ = false;
+  SampleParams params_;
+  std::vector<float> uniforms_;
+  std::vector<int32_t> tokens_;
 };
 
-Napi::Value ModelWrap::Run(const Napi::CallbackInfo& info) {
+Napi::Value ModelWrap::Run(const Napi::CallbackInfo& info) { return RunImpl(info, false); }
+
+Napi::Value ModelWrap::RunSample(const Napi::CallbackInfo& info) { return RunImpl(info, true); }
+
+// run(batch, control?) / runSample(batch, params, uniforms, control?)
+Napi::Value ModelWrap::RunImpl(const Napi::CallbackInfo& info, bool sampling) {
   return guard(info.Env(), [&]() -> Napi::Value {
     Napi::Env env = info.Env();
     Model& m = get();
@@ -448,12 +476,33 @@ Napi::Value ModelWrap::Run(const Napi::CallbackInfo& info) {
       s.logits = LogitsMode(int_option(o, "logits", 0, 0, 2));
       s.logits_from = int_option(o, "logitsFrom", 0, 0, 1 << 30);
     }
+    const size_t ci = sampling ? 3 : 1;  // where the control argument is
+    SampleParams sp;
+    std::vector<float> uniforms;
+    if (sampling) {
+      if (info.Length() < 3 || !info[1].IsObject() || !info[2].IsTypedArray() ||
+          info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+        throw Error("runSample(batch, params, uniforms, control?) expects sampling params and a Float32Array");
+      Napi::Object po = info[1].As<Napi::Object>();
+      auto num = [&](const char* key, double dflt) {
+        Napi::Value v = po.Get(key);
+        if (v.IsUndefined()) return dflt;
+        if (!v.IsNumber()) throw Error(str("sampling option ", key, " must be a number"));
+        return v.As<Napi::Number>().DoubleValue();
+      };
+      sp.temperature = float(num("temperature", 0));
+      sp.top_p = float(num("topP", 1));
+      sp.top_k = int_option(po, "topK", 0, 0, 1 << 30);
+      Napi::Float32Array ua = info[2].As<Napi::Float32Array>();
+      uniforms.assign(ua.Data(), ua.Data() + ua.ElementLength());
+    }
     std::shared_ptr<RunControl> ctl;
-    if (info.Length() >= 2 && info[1].IsObject() && info[1].As<Napi::Object>().InstanceOf(data(env).run_control.Value()))
-      ctl = RunControlWrap::Unwrap(info[1].As<Napi::Object>())->ctl;
-    else if (info.Length() >= 2 && !info[1].IsUndefined() && !info[1].IsNull())
-      throw Error("run(batch, control): control must be a RunControl");
+    if (info.Length() > ci && info[ci].IsObject() && info[ci].As<Napi::Object>().InstanceOf(data(env).run_control.Value()))
+      ctl = RunControlWrap::Unwrap(info[ci].As<Napi::Object>())->ctl;
+    else if (info.Length() > ci && !info[ci].IsUndefined() && !info[ci].IsNull())
+      throw Error("run: control must be a RunControl");
     auto* w = new RunWorker(env, model, std::move(batch), std::move(keep), ctl);
+    if (sampling) w->set_sampling(sp, std::move(uniforms));
     Napi::Promise p = w->promise();
     w->Queue();
     (void)m;
