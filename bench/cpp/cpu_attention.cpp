@@ -10,17 +10,11 @@
 // (100 chunks x 2 single-row segments over 2048 cached keys, F16 cache).
 // Flops count 4 * head_dim per (query head, visible key): q·k and p·v.
 //   {"bench":"cpu_attention","isa":..,"threads":..,"case":..,"median_ms":..,"gflops":..,"frac_peak":..}
-#include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "common/bench_util.h"
 #include "common/testing.h"
 #include "core/error.h"
 #include "cpu/ops.h"
@@ -29,57 +23,7 @@ using namespace focus;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-// "AMD EPYC, 2 cpus": the machine, for every JSON line (DESIGN.md, Measuring).
-std::string machine() {
-  std::FILE* f = std::fopen("/proc/cpuinfo", "r");
-  std::string model = "unknown CPU";
-  if (f) {
-    char line[512];
-    while (std::fgets(line, sizeof line, f))
-      if (std::strncmp(line, "model name", 10) == 0) {
-        const char* c = std::strchr(line, ':');
-        if (c) {
-          model = c + 1;
-          while (!model.empty() && (model[0] == ' ' || model[0] == '\t')) model.erase(0, 1);
-          while (!model.empty() && (model.back() == '\n' || model.back() == ' ')) model.pop_back();
-        }
-        break;
-      }
-    std::fclose(f);
-  }
-  return model + ", " + std::to_string(std::thread::hardware_concurrency()) + " cpus";
-}
-
-template <class F>
-double median_seconds(F f) {
-  f();
-  std::vector<double> t;
-  const auto start = Clock::now();
-  while (t.size() < 5 || (std::chrono::duration<double>(Clock::now() - start).count() < 0.5 && t.size() < 31)) {
-    const auto t0 = Clock::now();
-    f();
-    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
-
-// Best of several short runs: other processes on the machine only slow it down.
-double fma_peak_gflops(cpu::ThreadPool& pool) {
-  const cpu::Kernels& K = cpu::kernels();
-  const int64_t iters = 2000000;
-  std::atomic<float> sink{0};
-  double best = 0;
-  for (int r = 0; r < 15; ++r) {
-    const auto t0 = Clock::now();
-    pool.run([&](int, int) { sink = sink + K.fma_loop(iters); });
-    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-    best = std::max(best, double(iters) * K.fma_flops_per_iter * pool.size() / s * 1e-9);
-  }
-  return best;
-}
+using ftest::bench::machine;
 
 struct Buf {
   std::vector<char> bytes;
@@ -132,12 +76,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--threads") {
-      threads.clear();
-      for (const char* p = argv[i + 1]; *p;) {
-        threads.push_back(std::atoi(p));
-        while (*p && *p != ',') ++p;
-        if (*p == ',') ++p;
-      }
+      threads = ftest::bench::parse_list(argv[i + 1]);
     } else if (a == "--isa") {
       isa_arg = argv[i + 1];
     } else {
@@ -178,7 +117,7 @@ int main(int argc, char** argv) {
     cpu::ThreadPool pool(nt);
     for (cpu::Isa isa : isas) {
       cpu::set_isa(isa);
-      const double peak = fma_peak_gflops(pool);
+      const double peak = ftest::bench::fma_peak_gflops(pool, 15);
       std::printf("{\"bench\":\"cpu_fma_peak\",\"machine\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"gflops\":%.1f}\n", mach.c_str(),
                   cpu::isa_name(isa), nt, peak);
       for (Case& c : cases) {
@@ -192,7 +131,8 @@ int main(int argc, char** argv) {
         a.scale = 0.125f;
         std::vector<float> q(size_t(c.rows) * kHeads * kHd), out(q.size());
         for (float& x : q) x = rng.uniform();
-        const double s = median_seconds([&] { cpu::attention(pool, out.data(), q.data(), a); });
+        // Median of >= 5 runs (~0.5 s, at most 31) after one warm-up.
+        const double s = ftest::bench::time_runs([&] { cpu::attention(pool, out.data(), q.data(), a); }, 1, 31).median;
         const double gflops = c.flops / s * 1e-9;
         std::printf(
             "{\"bench\":\"cpu_attention\",\"machine\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"case\":\"%s\",\"median_ms\":%.3f,"

@@ -17,14 +17,11 @@
 // memory as in a real decode step (a 2 MiB matrix would otherwise sit in L3).
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "common/bench_util.h"
 #include "common/testing.h"
 #include "core/error.h"
 #include "cpu/ops.h"
@@ -33,72 +30,14 @@ using namespace focus;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-// "AMD EPYC, 2 cpus": the machine, for every JSON line (DESIGN.md, Measuring).
-std::string machine() {
-  std::FILE* f = std::fopen("/proc/cpuinfo", "r");
-  std::string model = "unknown CPU";
-  if (f) {
-    char line[512];
-    while (std::fgets(line, sizeof line, f))
-      if (std::strncmp(line, "model name", 10) == 0) {
-        const char* c = std::strchr(line, ':');
-        if (c) {
-          model = c + 1;
-          while (!model.empty() && (model[0] == ' ' || model[0] == '\t')) model.erase(0, 1);
-          while (!model.empty() && (model.back() == '\n' || model.back() == ' ')) model.pop_back();
-        }
-        break;
-      }
-    std::fclose(f);
-  }
-  return model + ", " + std::to_string(std::thread::hardware_concurrency()) + " cpus";
-}
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+using ftest::bench::machine;
+using ftest::bench::parse_list;
+using ftest::bench::Timing;
 
 // Median and best time of f() after two warm-up calls: at least 5 runs and ~0.5 s.
-struct Timing {
-  double median, best;
-};
 template <class F>
 Timing time_runs(F f) {
-  f();
-  f();
-  std::vector<double> t;
-  const auto start = Clock::now();
-  while (t.size() < 5 || (seconds_since(start) < 0.5 && t.size() < 51)) {
-    const auto t0 = Clock::now();
-    f();
-    t.push_back(seconds_since(t0));
-  }
-  std::sort(t.begin(), t.end());
-  return {t[t.size() / 2], t[0]};
-}
-
-std::vector<int> parse_list(const char* s) {
-  std::vector<int> v;
-  for (const char* p = s; *p;) {
-    v.push_back(std::atoi(p));
-    while (*p && *p != ',') ++p;
-    if (*p == ',') ++p;
-  }
-  return v;
-}
-
-// Best of several short runs: other processes on the machine only slow it down.
-double fma_peak_gflops(cpu::ThreadPool& pool) {
-  const cpu::Kernels& K = cpu::kernels();
-  const int64_t iters = 2000000;
-  std::atomic<float> sink{0};
-  double best = 0;
-  for (int r = 0; r < 20; ++r) {
-    const auto t0 = Clock::now();
-    pool.run([&](int, int) { sink = sink + K.fma_loop(iters); });
-    best = std::max(best, double(iters) * K.fma_flops_per_iter * pool.size() / seconds_since(t0) * 1e-9);
-  }
-  return best;
+  return ftest::bench::time_runs(f, 2, 51);
 }
 
 double read_gbps(cpu::ThreadPool& pool) {
@@ -166,7 +105,7 @@ int main(int argc, char** argv) {
                 bw);
     for (cpu::Isa isa : isas) {
       cpu::set_isa(isa);
-      const double peak = fma_peak_gflops(pool);
+      const double peak = ftest::bench::fma_peak_gflops(pool, 20);
       std::printf("{\"bench\":\"cpu_fma_peak\",\"machine\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"gflops\":%.1f}\n",
                   mach.c_str(), cpu::isa_name(isa), nt, peak);
       std::fflush(stdout);

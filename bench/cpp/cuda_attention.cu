@@ -25,39 +25,18 @@
 
 #include "../../cuda/attention.cuh"
 #include "../../cuda/common.cuh"
+#include "common/cuda_bench.cuh"
 #include "core/backend.h"
 #include "core/error.h"
 
 using focus::AttnArgs;
 using focus::AttnSegment;
 using focus::str;
+using namespace ftest::bench;
 
 namespace {
 
 // ---- kernels ----------------------------------------------------------------------
-
-__global__ void fill_random(__nv_bfloat16* p, int64_t n, uint64_t seed) {
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    uint64_t x = seed + uint64_t(i) * 0x9e3779b97f4a7c15ull;
-    x ^= x >> 31;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 29;
-    p[i] = __float2bfloat16(float(uint32_t(x) >> 8) * (1.0f / 8388608.0f) - 1.0f);  // [-1, 1)
-  }
-}
-
-// 16-byte loads, four in flight per thread; never writes in practice.
-__global__ void read_only(const uint4* __restrict__ p, int64_t n, uint4* __restrict__ sink) {
-  uint32_t acc = 0;
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  for (; i + 3 * stride < n; i += 4 * stride) {
-    const uint4 a = p[i], b = p[i + stride], c = p[i + 2 * stride], d = p[i + 3 * stride];
-    acc ^= a.x ^ b.y ^ c.z ^ d.w;
-  }
-  for (; i < n; i += stride) acc ^= p[i].x;
-  if (acc == 0x9e3779b9u) sink[blockIdx.x] = make_uint4(acc, 0, 0, 0);
-}
 
 // mma.sync m16n8k16 bf16 throughput: 8 independent accumulators per warp.
 constexpr int kMmaIters = 4096;
@@ -80,27 +59,7 @@ __global__ void mma_peak(float* sink, uint32_t seed) {
 
 // ---- measuring ----------------------------------------------------------------------
 
-template <class F>
-double median_ms(F f, int reps = 15, int warm = 3) {
-  cudaEvent_t a, b;
-  CUDA_CHECK(cudaEventCreate(&a));
-  CUDA_CHECK(cudaEventCreate(&b));
-  for (int i = 0; i < warm; ++i) f();
-  std::vector<float> t;
-  for (int i = 0; i < reps; ++i) {
-    CUDA_CHECK(cudaEventRecord(a));
-    f();
-    CUDA_CHECK(cudaEventRecord(b));
-    CUDA_CHECK(cudaEventSynchronize(b));
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-    t.push_back(ms);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
+constexpr int kReps = 15, kWarm = 3;  // runs timed (median) and warm-ups before them
 
 struct DevMem {
   std::vector<void*> p;
@@ -111,10 +70,8 @@ struct DevMem {
     void* x = nullptr;
     CUDA_CHECK(cudaMalloc(&x, size_t(std::max<int64_t>(n, 8)) * 2));
     p.push_back(x);
-    auto* b = static_cast<__nv_bfloat16*>(x);
-    fill_random<<<1024, 256>>>(b, n, seed);
-    CUDA_CHECK_LAUNCH();
-    return b;
+    fill_random(x, n, seed);
+    return static_cast<__nv_bfloat16*>(x);
   }
   void* bytes(size_t n) {
     void* x = nullptr;
@@ -126,7 +83,7 @@ struct DevMem {
 
 std::string g_device;
 void emit(const std::string& body) {
-  std::printf("{\"bench\": \"cuda_attention\", \"device\": \"%s\", %s}\n", g_device.c_str(), body.c_str());
+  std::printf("{\"bench\": \"cuda_attention\", \"device\": \"%s\", %s}\n", json_escape(g_device).c_str(), body.c_str());
   std::fflush(stdout);
 }
 
@@ -137,26 +94,31 @@ struct Roofline {
 Roofline measure_roofline() {
   Roofline r;
   DevMem m;
+  Timer tm;
   const int64_t n = int64_t(2) << 30;  // 4 GiB of bf16: far beyond the L2
   __nv_bfloat16* src = m.random(n, 7);
   void* dst = m.bytes(size_t(n) * 2);
   void* sink = m.bytes(1 << 20);
-  const double copy_ms =
-      median_ms([&] { CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(n) * 2, cudaMemcpyDeviceToDevice)); });
+  const double copy_ms = tm.median_ms(
+      [&] { CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(n) * 2, cudaMemcpyDeviceToDevice)); }, kReps, kWarm);
   r.copy_gbs = 2.0 * double(n) * 2 / (copy_ms * 1e6);  // read + written
   int sms = 0, dev = 0;
   CUDA_CHECK(cudaGetDevice(&dev));
   CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-  const double read_ms = median_ms([&] {
-    read_only<<<sms * 8, 512>>>(reinterpret_cast<const uint4*>(src), n / 8, static_cast<uint4*>(sink));
-    CUDA_CHECK_LAUNCH();
-  });
+  const double read_ms = tm.median_ms(
+      [&] {
+        read_only_kernel<<<sms * 8, 512>>>(reinterpret_cast<const uint4*>(src), n / 8, static_cast<uint4*>(sink));
+        CUDA_CHECK_LAUNCH();
+      },
+      kReps, kWarm);
   r.read_gbs = double(n) * 2 / (read_ms * 1e6);
   const int blocks = sms * 8, threads = 256;
-  const double mma_ms = median_ms([&] {
-    mma_peak<<<blocks, threads>>>(static_cast<float*>(sink), 0x3f803f80u);
-    CUDA_CHECK_LAUNCH();
-  });
+  const double mma_ms = tm.median_ms(
+      [&] {
+        mma_peak<<<blocks, threads>>>(static_cast<float*>(sink), 0x3f803f80u);
+        CUDA_CHECK_LAUNCH();
+      },
+      kReps, kWarm);
   r.mma_tflops = double(blocks) * (threads / 32) * kMmaIters * 8 * 4096.0 / (mma_ms * 1e9);
   emit(str("\"case\": \"roofline\", \"copy_gbs\": ", r.copy_gbs, ", \"read_gbs\": ", r.read_gbs,
            ", \"mma_sync_bf16_tflops\": ", r.mma_tflops,
@@ -194,7 +156,8 @@ void run(const std::string& name, const Shape& s, std::vector<AttnSegment>& segs
   l.dtype = focus::DType::BF16;
   l.workspace_bytes = focus::cuda::attention_workspace_bytes(a);
   l.workspace = m.bytes(l.workspace_bytes);
-  const double ms = median_ms([&] { focus::cuda::attention(l, nullptr); });
+  Timer tm;
+  const double ms = tm.median_ms([&] { focus::cuda::attention(l, nullptr); }, kReps, kWarm);
   std::string body = str("\"case\": \"", name, "\", \"n_heads\": ", s.n_heads, ", \"n_kv_heads\": ", s.n_kv_heads,
                          ", \"head_dim\": ", s.head_dim, ", \"segments\": ", segs.size(), ", \"median_ms\": ", ms);
   if (flops > 0) {
@@ -279,7 +242,7 @@ int main() {
   const cudaError_t e = cudaGetDeviceCount(&n_dev);
   if (e != cudaSuccess || n_dev == 0) {
     std::printf("{\"bench\": \"cuda_attention\", \"skipped\": \"%s\"}\n",
-                e != cudaSuccess ? cudaGetErrorString(e) : "no CUDA device");
+                json_escape(e != cudaSuccess ? cudaGetErrorString(e) : "no CUDA device").c_str());
     return 0;
   }
   try {
@@ -296,10 +259,7 @@ int main() {
       decode("native decode 1 query x 131072 keys", s, 1, 131071, 1, roof);
     }
   } catch (const std::exception& ex) {
-    std::string msg = ex.what();
-    for (char& ch : msg)
-      if (ch == '"' || ch == '\\' || ch == '\n') ch = '\'';
-    std::printf("{\"bench\": \"cuda_attention\", \"error\": \"%s\"}\n", msg.c_str());
+    std::printf("{\"bench\": \"cuda_attention\", \"error\": \"%s\"}\n", json_escape(ex.what()).c_str());
     return 1;
   }
   return 0;

@@ -22,11 +22,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "../../cuda/backend_cuda.h"
+#include "common/bench_util.h"
 #include "common/focus_driver.h"
 #include "common/random_checkpoint.h"
 #include "common/testing.h"
@@ -35,37 +35,15 @@
 #include "core/model.h"
 
 using focus::str;
+using namespace ftest::bench;
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string esc(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    o += (c == '\n' || c == '\t') ? ' ' : c;
-  }
-  return o;
-}
 
 std::string g_head;  // "bench", device, shape fields common to every line
 
 void line(const std::string& body) {
   std::printf("{%s, %s}\n", g_head.c_str(), body.c_str());
   std::fflush(stdout);
-}
-
-std::vector<int> parse_list(const char* s) {
-  std::vector<int> v;
-  for (const char* p = s; *p;) {
-    v.push_back(std::atoi(p));
-    p = std::strchr(p, ',');
-    if (!p) break;
-    ++p;
-  }
-  return v;
 }
 
 }  // namespace
@@ -94,7 +72,7 @@ int main(int argc, char** argv) {
   }
   const std::string why = focus::cuda_unavailable_reason();
   if (!cpu && !why.empty()) {
-    std::printf("{\"bench\": \"cuda_e2e\", \"skipped\": \"%s\"}\n", esc(why).c_str());
+    std::printf("{\"bench\": \"cuda_e2e\", \"skipped\": \"%s\"}\n", json_escape(why).c_str());
     return 77;
   }
   try {
@@ -115,7 +93,7 @@ int main(int argc, char** argv) {
       contexts = {512, 1024};
     }
     const double scale = 32.0 / layers;  // to the full model's 32 layers
-    g_head = str("\"bench\": \"cuda_e2e\", \"device\": \"", esc(be->description()), "\", \"model\": \"",
+    g_head = str("\"bench\": \"cuda_e2e\", \"device\": \"", json_escape(be->description()), "\", \"model\": \"",
                  tiny ? "tiny" : "llama-2-7b shape", ", random bf16\", \"layers\": ", layers,
                  ", \"candidates\": ", candidates ? "true" : "false", ", \"max_batch_tokens\": ", max_batch_tokens,
                  ", \"local\": ", fp.local_window, ", \"chunk\": ", fp.chunk_size, ", \"prompt_cap\": ", fp.prompt_cap);
@@ -124,16 +102,16 @@ int main(int argc, char** argv) {
         str(root, tiny ? "/tiny" : "/llama2-7b-shape", "-L", layers, candidates ? "-cand" : "", "-bf16");
     auto t0 = Clock::now();
     const bool wrote = ftest::ensure_random_checkpoint(dir, shape, focus::DType::BF16, candidates, false, 7);
-    line(str("\"what\": \"checkpoint\", \"dir\": \"", esc(dir), "\", \"bytes\": ",
+    line(str("\"what\": \"checkpoint\", \"dir\": \"", json_escape(dir), "\", \"bytes\": ",
              ftest::random_checkpoint_bytes(shape, focus::DType::BF16, candidates, false), ", \"written\": ",
-             wrote ? "true" : "false", ", \"s\": ", since(t0)));
+             wrote ? "true" : "false", ", \"s\": ", seconds_since(t0)));
 
     t0 = Clock::now();
     focus::ModelOptions mo;
     mo.max_batch_tokens = max_batch_tokens;
     focus::Model m(dir, be, mo);
     be->sync();
-    line(str("\"what\": \"load\", \"s\": ", since(t0), ", \"weight_bytes\": ", m.info().backend_weight_bytes));
+    line(str("\"what\": \"load\", \"s\": ", seconds_since(t0), ", \"weight_bytes\": ", m.info().backend_weight_bytes));
 
     ftest::Rng rng(1);
     auto random_ids = [&](int n) {
@@ -148,7 +126,7 @@ int main(int argc, char** argv) {
       ftest::FocusDriver d(m, fp, 2, be->act_dtype());
       d.ingest(random_ids(tiny ? 256 : 8192));
       d.step(5);
-      line(str("\"what\": \"warmup\", \"s\": ", since(t0)));
+      line(str("\"what\": \"warmup\", \"s\": ", seconds_since(t0)));
     }
 
     for (int L : contexts) {
@@ -170,17 +148,15 @@ int main(int argc, char** argv) {
       const std::vector<int32_t> ids = random_ids(L);
       t0 = Clock::now();
       std::vector<float> logits = d.ingest(ids);
-      const double ingest_s = since(t0);
+      const double ingest_s = seconds_since(t0);
       std::vector<double> step_ms;
       for (int s = 0; s <= steps; ++s) {
         const int32_t next = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
         t0 = Clock::now();
         logits = d.step(next);
-        if (s > 0) step_ms.push_back(since(t0) * 1e3);  // the first step grows workspaces
+        if (s > 0) step_ms.push_back(seconds_since(t0) * 1e3);  // the first step grows workspaces
       }
-      std::vector<double> sorted = step_ms;
-      std::sort(sorted.begin(), sorted.end());
-      const double med = sorted[sorted.size() / 2];
+      const double med = median(step_ms);
       std::string steps_list;
       for (double x : step_ms) steps_list += str(steps_list.empty() ? "" : ", ", x);
       const bool extrapolated = layers != 32;
@@ -197,7 +173,7 @@ int main(int argc, char** argv) {
       line(body);
     }
   } catch (const std::exception& e) {
-    std::printf("{\"bench\": \"cuda_e2e\", \"error\": \"%s\"}\n", esc(e.what()).c_str());
+    std::printf("{\"bench\": \"cuda_e2e\", \"error\": \"%s\"}\n", json_escape(e.what()).c_str());
     return 1;
   }
   return 0;

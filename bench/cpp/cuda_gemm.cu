@@ -26,74 +26,21 @@
 
 #include "../../cuda/common.cuh"
 #include "../../cuda/gemm_impl.cuh"
+#include "common/cuda_bench.cuh"
 #include "core/error.h"
 
 using focus::str;
 using namespace focus::cuda;
+using namespace ftest::bench;
 
 namespace {
 
-// ---- kernels ----------------------------------------------------------------------
-
-// n bf16 values uniform in [-1, 1) (random data: zeros run faster on these chips).
-__global__ void fill_random(__nv_bfloat16* p, int64_t n, uint64_t seed) {
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    uint64_t x = seed + uint64_t(i) * 0x9e3779b97f4a7c15ull;
-    x ^= x >> 31;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 29;
-    p[i] = __float2bfloat16(float(uint32_t(x) >> 8) * (1.0f / 8388608.0f) - 1.0f);
-  }
-}
-
-// ---- host -------------------------------------------------------------------------
-
 void line(const std::string& fields) { std::printf("{\"bench\": \"cuda_gemm\", %s}\n", fields.c_str()); }
-
-std::string esc(const std::string& s) {
-  std::string o;
-  for (char c : s) o += c == '"' || c == '\\' ? '_' : c;
-  return o;
-}
-
-struct Timer {
-  cudaEvent_t a, b;
-  Timer() {
-    CUDA_CHECK(cudaEventCreate(&a));
-    CUDA_CHECK(cudaEventCreate(&b));
-  }
-  ~Timer() {
-    cudaEventDestroy(a);
-    cudaEventDestroy(b);
-  }
-  // Median milliseconds of `reps` runs of f(i) after `warm` untimed ones.
-  template <class F>
-  double median_ms(F f, int reps, int warm) {
-    for (int i = 0; i < warm; ++i) f(i);
-    std::vector<float> t;
-    for (int i = 0; i < reps; ++i) {
-      CUDA_CHECK(cudaEventRecord(a));
-      f(warm + i);
-      CUDA_CHECK(cudaEventRecord(b));
-      CUDA_CHECK(cudaEventSynchronize(b));
-      float ms = 0;
-      CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-      t.push_back(ms);
-    }
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
-  }
-};
 
 void* dev_alloc(size_t bytes) {
   void* p = nullptr;
   CUDA_CHECK(cudaMalloc(&p, bytes));
   return p;
-}
-
-void fill(void* p, size_t elems, uint64_t seed) {
-  fill_random<<<1024, 256>>>(static_cast<__nv_bfloat16*>(p), int64_t(elems), seed);
-  CUDA_CHECK_LAUNCH();
 }
 
 struct Shape {
@@ -168,7 +115,7 @@ double measure_peak(Bench& b) {
     std::string why;
     if (!gemm_kernel_usable(k, a, &why)) {
       line(str("\"what\": \"peak\", \"impl\": \"focusllm\", \"kernel\": \"", gemm_kernel_name(k), "\", \"skipped\": \"",
-               esc(why), "\""));
+               json_escape(why), "\""));
       continue;
     }
     const double ms = b.time(a, [&](const GemmArgs& g) { gemm_run(g, GemmPlan{k, 1}, nullptr); });
@@ -237,7 +184,7 @@ int main(int argc, char** argv) {
     int devices = 0;
     const cudaError_t e = cudaGetDeviceCount(&devices);
     if (e != cudaSuccess || devices == 0) {
-      line(str("\"skipped\": \"", esc(e != cudaSuccess ? cudaGetErrorString(e) : "no CUDA device"), "\""));
+      line(str("\"skipped\": \"", json_escape(e != cudaSuccess ? cudaGetErrorString(e) : "no CUDA device"), "\""));
       return 0;
     }
     bool peak_only = false;
@@ -257,9 +204,10 @@ int main(int argc, char** argv) {
 #ifdef FOCUSLLM_WITH_CUBLASLT
     cublaslt = true;
 #endif
-    line(str("\"what\": \"device\", \"device\": \"", esc(prop.name), "\", \"cc\": ", prop.major * 10 + prop.minor,
-             ", \"sms\": ", prop.multiProcessorCount, ", \"sm_clock_max_mhz\": ", clock_khz / 1000,
-             ", \"l2_bytes\": ", prop.l2CacheSize, ", \"wgmma\": ", gemm_sm90_available() ? "true" : "false",
+    line(str("\"what\": \"device\", \"device\": \"", json_escape(prop.name),
+             "\", \"cc\": ", prop.major * 10 + prop.minor, ", \"sms\": ", prop.multiProcessorCount,
+             ", \"sm_clock_max_mhz\": ", clock_khz / 1000, ", \"l2_bytes\": ", prop.l2CacheSize,
+             ", \"wgmma\": ", gemm_sm90_available() ? "true" : "false",
              ", \"cublaslt\": ", cublaslt ? "true" : "false"));
 
     Bench b;
@@ -270,13 +218,13 @@ int main(int argc, char** argv) {
     // ones in copies spanning >= 3x L2 (and 2 for the split's second weight).
     b.wpool_bytes = std::max<size_t>(size_t(32000) * 4096 * 2 * 2 + 512, 4 * b.l2 + (64 << 20));
     b.wpool = static_cast<char*>(dev_alloc(b.wpool_bytes));
-    fill(b.wpool, b.wpool_bytes / 2, 1);
+    fill_random(b.wpool, int64_t(b.wpool_bytes / 2), 1);
     const size_t x_elems = std::max<size_t>(size_t(16384) * 11008, size_t(8192) * 8192);
     b.x = dev_alloc(x_elems * 2);
-    fill(b.x, x_elems, 2);
+    fill_random(b.x, int64_t(x_elems), 2);
     const size_t out_bytes = std::max<size_t>(size_t(16384) * 32000 * 4, size_t(16384) * 11008 * 2);
     b.out = dev_alloc(out_bytes);
-    fill(b.out, out_bytes / 2, 3);  // Add reads it
+    fill_random(b.out, int64_t(out_bytes / 2), 3);  // Add reads it
     b.ws = dev_alloc(kGemmWorkspaceBytes);
     CUDA_CHECK(cudaDeviceSynchronize());
 
@@ -301,7 +249,7 @@ int main(int argc, char** argv) {
     cudaFree(b.x);
     cudaFree(b.wpool);
   } catch (const std::exception& ex) {
-    line(str("\"error\": \"", esc(ex.what()), "\""));
+    line(str("\"error\": \"", json_escape(ex.what()), "\""));
     return 1;
   }
   return 0;

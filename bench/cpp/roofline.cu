@@ -17,6 +17,7 @@
 
 #include "../../cuda/common.cuh"
 #include "../../cuda/gemm.cuh"
+#include "common/cuda_bench.cuh"
 #include "core/backend.h"
 #include "core/error.h"
 
@@ -25,83 +26,14 @@
 #endif
 
 using focus::str;
+using namespace ftest::bench;
 
 namespace {
 
-// ---- kernels ----------------------------------------------------------------------
-
-__device__ __forceinline__ uint32_t hash32(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ull;
-  return uint32_t(x ^ (x >> 33));
-}
-
-// n bf16 values uniform in [-1, 1).
-__global__ void fill_bf16(__nv_bfloat16* p, int64_t n, uint64_t seed) {
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    p[i] = __float2bfloat16(float(hash32(seed + uint64_t(i)) >> 8) * (1.0f / 8388608.0f) - 1.0f);
-}
-
-// Reads n 16-byte words, four loads in flight per thread; one word out per
-// block so the compiler cannot drop the loads.
-__global__ void read_only(const uint4* __restrict__ p, int64_t n, uint4* __restrict__ sink) {
-  uint32_t acc = 0;
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  for (; i + 3 * stride < n; i += 4 * stride) {
-    const uint4 a = p[i], b = p[i + stride], c = p[i + 2 * stride], d = p[i + 3 * stride];
-    acc ^= a.x ^ b.y ^ c.z ^ d.w ^ a.w ^ b.x ^ c.y ^ d.z;
-  }
-  for (; i < n; i += stride) acc ^= p[i].x ^ p[i].w;
-  if (acc == 0x12345678u) sink[blockIdx.x] = make_uint4(acc, 0, 0, 0);  // practically never: no write traffic
-}
-
-// ---- measuring ----------------------------------------------------------------------
-
-struct Timer {
-  cudaEvent_t a, b;
-  Timer() {
-    CUDA_CHECK(cudaEventCreate(&a));
-    CUDA_CHECK(cudaEventCreate(&b));
-  }
-  ~Timer() {
-    cudaEventDestroy(a);
-    cudaEventDestroy(b);
-  }
-  // Median milliseconds of `reps` runs of f after `warm` untimed ones.
-  template <class F>
-  double median_ms(F f, int reps, int warm = 2) {
-    for (int i = 0; i < warm; ++i) f();
-    std::vector<float> t;
-    for (int i = 0; i < reps; ++i) {
-      CUDA_CHECK(cudaEventRecord(a));
-      f();
-      CUDA_CHECK(cudaEventRecord(b));
-      CUDA_CHECK(cudaEventSynchronize(b));
-      float ms;
-      CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-      t.push_back(ms);
-    }
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
-  }
-};
-
 std::string g_device;
 
-std::string esc(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    o += (c == '\n' || c == '\t') ? ' ' : c;
-  }
-  return o;
-}
-
 void line(const std::string& body) {
-  std::printf("{\"bench\": \"roofline\", \"device\": \"%s\", %s}\n", esc(g_device).c_str(), body.c_str());
+  std::printf("{\"bench\": \"roofline\", \"device\": \"%s\", %s}\n", json_escape(g_device).c_str(), body.c_str());
   std::fflush(stdout);
 }
 
@@ -167,7 +99,7 @@ int main(int argc, char** argv) {
   }
   const std::string why = focus::cuda_unavailable_reason();
   if (!why.empty()) {
-    std::printf("{\"bench\": \"roofline\", \"skipped\": \"%s\"}\n", esc(why).c_str());
+    std::printf("{\"bench\": \"roofline\", \"skipped\": \"%s\"}\n", json_escape(why).c_str());
     return 77;
   }
   try {
@@ -185,23 +117,23 @@ int main(int argc, char** argv) {
     CUDA_CHECK(cudaMalloc(&src, bytes));
     CUDA_CHECK(cudaMalloc(&dst, bytes));
     CUDA_CHECK(cudaMalloc(&sink, size_t(1) << 20));
-    fill_bf16<<<4096, 256>>>(static_cast<__nv_bfloat16*>(src), int64_t(bytes / 2), 1);
-    CUDA_CHECK_LAUNCH();
+    fill_random(src, int64_t(bytes / 2), 1);
     const double copy_ms =
-        tm.median_ms([&] { CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, 0)); }, reps);
+        tm.median_ms([&] { CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, 0)); }, reps, 2);
     const double copy_gbs = 2.0 * double(bytes) / (copy_ms * 1e6);
     line(str("\"what\": \"dram_copy\", \"bytes\": ", bytes, ", \"ms\": ", copy_ms, ", \"GB_per_s\": ", copy_gbs,
              ", \"counted\": \"read + written\""));
     const int blocks = p.multiProcessorCount * 4;
     const double read_ms = tm.median_ms(
         [&] {
-          read_only<<<blocks, 512>>>(static_cast<const uint4*>(src), int64_t(bytes / 16), static_cast<uint4*>(sink));
+          read_only_kernel<<<blocks, 512>>>(static_cast<const uint4*>(src), int64_t(bytes / 16),
+                                            static_cast<uint4*>(sink));
           CUDA_CHECK_LAUNCH();
         },
-        reps);
+        reps, 2);
     const double read_gbs = double(bytes) / (read_ms * 1e6);
     line(str("\"what\": \"dram_read\", \"bytes\": ", bytes, ", \"ms\": ", read_ms, ", \"GB_per_s\": ", read_gbs));
-    const double set_ms = tm.median_ms([&] { CUDA_CHECK(cudaMemsetAsync(dst, 0x5a, bytes, 0)); }, reps);
+    const double set_ms = tm.median_ms([&] { CUDA_CHECK(cudaMemsetAsync(dst, 0x5a, bytes, 0)); }, reps, 2);
     const double set_gbs = double(bytes) / (set_ms * 1e6);
     line(str("\"what\": \"dram_write\", \"bytes\": ", bytes, ", \"ms\": ", set_ms, ", \"GB_per_s\": ", set_gbs));
     CUDA_CHECK(cudaFree(src));
@@ -214,9 +146,8 @@ int main(int argc, char** argv) {
     CUDA_CHECK(cudaMalloc(&w, el * 2));
     CUDA_CHECK(cudaMalloc(&out, el * 2));
     CUDA_CHECK(cudaMalloc(&ws, focus::cuda::kGemmWorkspaceBytes));
-    fill_bf16<<<4096, 256>>>(static_cast<__nv_bfloat16*>(x), int64_t(el), 2);
-    fill_bf16<<<4096, 256>>>(static_cast<__nv_bfloat16*>(w), int64_t(el), 3);
-    CUDA_CHECK_LAUNCH();
+    fill_random(x, int64_t(el), 2);
+    fill_random(w, int64_t(el), 3);
     const double flop = 2.0 * double(g) * g * g;
     double best_tflops = 0;
     {
@@ -236,7 +167,7 @@ int main(int argc, char** argv) {
       line(str("\"what\": \"gemm_bf16\", \"impl\": \"cublaslt\", \"m\": ", g, ", \"n\": ", g, ", \"k\": ", g,
                ", \"ms\": ", ms, ", \"TFLOP_per_s\": ", flop / (ms * 1e9)));
     } catch (const std::exception& e) {
-      line(str("\"what\": \"gemm_bf16\", \"impl\": \"cublaslt\", \"error\": \"", esc(e.what()), "\""));
+      line(str("\"what\": \"gemm_bf16\", \"impl\": \"cublaslt\", \"error\": \"", json_escape(e.what()), "\""));
     }
 #endif
     CUDA_CHECK(cudaFree(x));
@@ -248,7 +179,8 @@ int main(int argc, char** argv) {
              ", \"bf16_TFLOP_per_s\": ", best_tflops, ", \"sms\": ", p.multiProcessorCount,
              ", \"memory_bytes\": ", total));
   } catch (const std::exception& e) {
-    std::printf("{\"bench\": \"roofline\", \"device\": \"%s\", \"error\": \"%s\"}\n", esc(g_device).c_str(), esc(e.what()).c_str());
+    std::printf("{\"bench\": \"roofline\", \"device\": \"%s\", \"error\": \"%s\"}\n", json_escape(g_device).c_str(),
+                json_escape(e.what()).c_str());
     return 1;
   }
   return 0;
