@@ -4,6 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { makeRng } from '../../lib/sampling';
+
 /** The package root (the folder with package.json above this file; also from dist/). */
 export const root = (() => {
   let dir = __dirname;
@@ -67,17 +69,8 @@ export function buildDocument(chars = 1_500_000): string {
   return doc;
 }
 
-/** A seeded pseudo-random generator (mulberry32) in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded pseudo-random generator (mulberry32) in [0, 1): lib/sampling.ts's. */
+export const rng: (seed: number) => () => number = makeRng;
 
 const WORDS = [
   'the', 'The', 'llama', 'grabbed', 'tokenizer', "don't", "it's", "we're", "I've", 'ANTIDISESTABLISHMENTARIANISM',

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+import { makeRng } from '../../lib/sampling';
 import { buildSafetensors, type Dtype, type TensorSpec } from './safetensors';
 
 export interface TinyModelSpec {
@@ -31,19 +32,8 @@ export interface TinyModelSpec {
   config?: Record<string, unknown>;
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function tinyTensors(s: Required<Omit<TinyModelSpec, 'config' | 'shards' | 'beaconParam' | 'ropeScaling'>>): Record<string, TensorSpec> {
-  const r = rng(s.seed);
+  const r = makeRng(s.seed);
   const t: Record<string, TensorSpec> = {};
   const mat = (name: string, rows: number, cols: number, scale = 1 / Math.sqrt(cols)) => {
     const data = new Float64Array(rows * cols);
