@@ -82,6 +82,7 @@ export class Session {
   private last = -1;                    // focus: the previous last token
   private steps = 0;
   private busy = false;
+  private failed: string | null = null; // why the caches cannot be stepped further
   private disposed = false;
 
   constructor(
@@ -95,8 +96,8 @@ export class Session {
     if (!Number.isInteger(this.bosId) || this.bosId < 0 || this.bosId >= cfg.vocabSize)
       throw new Error(`option bosId must be a token id below ${cfg.vocabSize}, got ${String(bosId)}`);
     this.maxSteps = maxSteps ?? 256;
-    if (!Number.isInteger(this.maxSteps) || this.maxSteps < 0)
-      throw new Error(`option maxSteps must be a non-negative integer, got ${String(maxSteps)}`);
+    if (!Number.isInteger(this.maxSteps) || this.maxSteps < 0 || this.maxSteps > 1 << 24)
+      throw new Error(`option maxSteps must be an integer from 0 to ${1 << 24}, got ${String(maxSteps)}`);
     this.keepChunkCaches = keepChunkCaches ?? true;
     if (typeof this.keepChunkCaches !== 'boolean') throw new Error('option keepChunkCaches must be a boolean');
     this.cacheType = cacheType ?? 'auto';
@@ -159,9 +160,12 @@ export class Session {
   private async ingestImpl(ids: ArrayLike<number>, opts: RunOptions, sampler: NativeSampler | null): Promise<Float32Array | number> {
     const x = this.checkIds(ids, 'ids');
     return this.exclusive(async () => {
-      this.release();
-      this.steps = 0;
+      // An already aborted call changes nothing.
       opts.signal?.throwIfAborted();
+      this.release();
+      this.plan = null;
+      this.failed = null;
+      this.steps = 0;
       const plan = planIngest(x, this.params, this.bosId);
       this.plan = plan;
       try {
@@ -181,7 +185,7 @@ export class Session {
         // Size everything before any work: an Error names the bytes if it does not fit.
         this.cands = this.host.native.createCandidateSet(k);
         if (this.keepChunkCaches) {
-          const longest = Math.max(...plan.chunks.map((c) => c.length)) + P;
+          const longest = plan.chunks[0].length + P; // chunk 0 is never shorter than the others
           this.pool = this.host.native.createKvPool(k, longest + this.maxSteps, this.resolvedCacheType());
         }
         // Every chunk with the dynamic prompt appended, as one batched call; the
@@ -210,39 +214,54 @@ export class Session {
       throw new Error(`token id ${String(id)} is out of range (vocabulary size ${vocab})`);
     return this.exclusive(async () => {
       const plan = this.plan;
+      if (this.failed) throw new Error(`this session's caches are no longer consistent (${this.failed}): ingest again`);
       if (!plan) throw new Error('step() before ingest(): ingest an input first');
       if (this.steps >= this.maxSteps)
         throw new Error(`this session was sized for ${this.maxSteps} steps (option maxSteps); create it with more`);
-      opts.signal?.throwIfAborted();
-      if (plan.mode === 'native') {
-        const out = await this.runWith(
-          [{ tokens: Int32Array.of(id), pool: this.pool!, slot: 0, logits: 1 }],
-          opts,
-          'local',
-          0,
-          sampler,
-        );
-        this.local.push(id);
-        this.steps++;
-        return out;
-      }
-      if (!this.pool)
+      if (plan.mode === 'focus' && !this.pool)
         throw new Error('this session kept no chunk caches (keepChunkCaches: false): it can only score the ingest logits');
-      // Parallel candidate decoding: every chunk runs [last, y] on its cache;
-      // y is the new candidate, last becomes an ordinary cached token.
-      const k = plan.chunks.length;
-      const seqs: NativeSeq[] = [];
-      for (let i = 0; i < k; i++)
-        seqs.push({ tokens: Int32Array.of(this.last, id), pool: this.pool, slot: i, cand: this.cands!, candSlot: i });
-      await this.runWith(seqs, opts, 'chunks', k, null);
-      this.local.push(id);
-      this.last = id;
-      this.steps++;
-      return this.runLocal(opts, sampler);
+      opts.signal?.throwIfAborted();
+      // Once a native call of the step has started, a failure or an abort can
+      // leave the caches part-way through the step: the session then refuses
+      // further steps until it ingests again.
+      try {
+        return await this.stepRuns(plan, id, opts, sampler);
+      } catch (e) {
+        this.failed = e instanceof Error && e.name === 'AbortError' ? 'the last step was aborted' : 'the last step failed';
+        this.release();
+        throw e;
+      }
     });
   }
 
-  /** Frees the session's native memory. The session can ingest again. */
+  private async stepRuns(
+    plan: Plan,
+    id: number,
+    opts: RunOptions,
+    sampler: NativeSampler | null,
+  ): Promise<Float32Array | number> {
+    const pool = this.pool;
+    if (!pool) throw new Error('this session was disposed during the call');
+    if (plan.mode === 'native') {
+      const out = await this.runWith([{ tokens: Int32Array.of(id), pool, slot: 0, logits: 1 }], opts, 'local', 0, sampler);
+      this.local.push(id);
+      this.steps++;
+      return out;
+    }
+    // Parallel candidate decoding: every chunk runs [last, y] on its cache;
+    // y is the new candidate, last becomes an ordinary cached token.
+    const k = plan.chunks.length;
+    const seqs: NativeSeq[] = [];
+    for (let i = 0; i < k; i++)
+      seqs.push({ tokens: Int32Array.of(this.last, id), pool, slot: i, cand: this.cands!, candSlot: i });
+    await this.runWith(seqs, opts, 'chunks', k, null);
+    this.local.push(id);
+    this.last = id;
+    this.steps++;
+    return await this.runLocal(opts, sampler);
+  }
+
+  /** Frees the session's native memory; the session cannot be used afterwards. */
   dispose(): void {
     this.release();
     this.plan = null;
@@ -252,7 +271,9 @@ export class Session {
   private runLocal(opts: RunOptions, sampler: NativeSampler | null): Promise<Float32Array | number> {
     // The local sequence, recomputed in full over the k candidates (they all
     // changed), positions k.. after the candidates' 0..k-1.
-    const k = (this.plan as Extract<Plan, { mode: 'focus' }>).chunks.length;
+    if (this.disposed || !this.plan || this.plan.mode !== 'focus' || !this.cands)
+      throw new Error('this session was disposed during the call');
+    const k = this.plan.chunks.length;
     return this.runWith(
       [{ tokens: Int32Array.from(this.local), prefix: this.cands!, nPrefix: k, logits: 1 }],
       opts,
@@ -275,12 +296,18 @@ export class Session {
     const control = new addon.RunControl();
     const onAbort = () => control.cancel();
     signal?.addEventListener('abort', onAbort, { once: true });
+    let callbackError: unknown = null; // an onProgress that throws stops the run with its error
     const report = () => {
-      if (!onProgress) return;
+      if (!onProgress || callbackError) return;
       const total = control.tokensTotal;
       const done = control.tokensDone;
       const chunksDone = phase === 'chunks' && total > 0 ? Math.floor((chunksTotal * done) / total) : 0;
-      onProgress({ phase, chunksDone, chunksTotal, tokensDone: done, tokensTotal: total });
+      try {
+        onProgress({ phase, chunksDone, chunksTotal, tokensDone: done, tokensTotal: total });
+      } catch (e) {
+        callbackError = e ?? new Error('onProgress threw');
+        control.cancel();
+      }
     };
     const timer = onProgress ? setInterval(report, 100) : undefined;
     try {
@@ -288,8 +315,10 @@ export class Session {
         ? (await this.host.runSample(batch, sampler, control))[0]
         : await this.host.run(batch, control);
       report();
+      if (callbackError) throw callbackError;
       return out;
     } catch (e) {
+      if (callbackError) throw callbackError;
       if (signal?.aborted) throw abortError(signal);
       throw e;
     } finally {

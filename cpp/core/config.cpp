@@ -101,6 +101,18 @@ ModelConfig parse_config(const std::string& text, const std::string& where) {
     c.head_dim = c.hidden_size / c.n_heads;
   }
   if (c.head_dim % 2 != 0) r.bad("head_dim", str("must be even for rotary embeddings, got ", c.head_dim));
+  // Sizes far beyond any real model would overflow the arithmetic of the
+  // shape checks and buffers: refuse them by name.
+  const int64_t kMaxWidth = int64_t(1) << 20;
+  if (c.hidden_size > kMaxWidth) r.bad("hidden_size", str("is ", c.hidden_size, "; at most ", kMaxWidth, " is supported"));
+  if (c.intermediate_size > kMaxWidth)
+    r.bad("intermediate_size", str("is ", c.intermediate_size, "; at most ", kMaxWidth, " is supported"));
+  if (c.vocab_size > (1 << 24)) r.bad("vocab_size", str("is ", c.vocab_size, "; at most ", 1 << 24, " is supported"));
+  if (c.n_layers > 4096) r.bad("num_hidden_layers", str("is ", c.n_layers, "; at most 4096 is supported"));
+  if (c.head_dim > 1024) r.bad("head_dim", str("is ", c.head_dim, "; at most 1024 is supported"));
+  if (int64_t(c.n_heads) * c.head_dim > kMaxWidth)
+    r.bad("num_attention_heads", str("times head_dim is ", int64_t(c.n_heads) * c.head_dim, "; at most ", kMaxWidth,
+                                     " is supported"));
   c.rms_norm_eps = float(r.number("rms_norm_eps", 1e-6, true));
   c.rope_theta = r.number("rope_theta", 10000.0, true);
   c.tie_word_embeddings = r.boolean("tie_word_embeddings", false);

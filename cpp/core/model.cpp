@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <cstdint>
+#include <initializer_list>
 #include <map>
 
 #include "error.h"
@@ -14,8 +16,22 @@ namespace focus {
 
 // ---- KV storage -------------------------------------------------------------
 
+// a * b * ..., or throws OutOfMemory when the product does not fit in 62 bits.
+static size_t checked_product(std::initializer_list<uint64_t> xs, const char* what) {
+  uint64_t r = 1;
+  for (uint64_t x : xs) {
+    if (x != 0 && r > (uint64_t(1) << 62) / x)
+      throw OutOfMemory(str("out of memory: ", what, " would need more than 2^62 bytes"), SIZE_MAX, 0);
+    r *= x;
+  }
+  return size_t(r);
+}
+
 size_t KvPool::bytes_needed(const ModelConfig& c, int64_t n_slot, int64_t capacity, DType dtype) {
-  return size_t(2) * size_t(n_slot) * size_t(c.n_layers) * size_t(capacity) * size_t(c.kv_dim()) * dtype_size(dtype);
+  FOCUS_CHECK(n_slot >= 0 && capacity >= 0, "KV pool: negative size");
+  return checked_product({2, uint64_t(n_slot), uint64_t(c.n_layers), uint64_t(capacity), uint64_t(c.kv_dim()),
+                          dtype_size(dtype)},
+                         "KV cache pool");
 }
 
 KvPool::KvPool(std::shared_ptr<Backend> be, const ModelConfig& c, int n_slot, int capacity, DType dtype)
@@ -40,7 +56,9 @@ KvPool::~KvPool() {
 }
 
 size_t CandidateSet::bytes_needed(const ModelConfig& c, int64_t n_slot, DType dtype) {
-  return size_t(2) * size_t(c.n_layers) * size_t(n_slot) * size_t(c.kv_dim()) * dtype_size(dtype);
+  FOCUS_CHECK(n_slot >= 0, "candidate set: negative size");
+  return checked_product({2, uint64_t(c.n_layers), uint64_t(n_slot), uint64_t(c.kv_dim()), dtype_size(dtype)},
+                         "candidate KVs");
 }
 
 CandidateSet::CandidateSet(std::shared_ptr<Backend> be, const ModelConfig& c, int n_slot)
@@ -158,7 +176,7 @@ void Model::load_weights(const Checkpoint& ck) {
     L.c_up = L.w_up;
     L.c_down = L.w_down;
     const bool has_up = ck.find(p + "mlp.beacon_up_proj.weight"), has_down = ck.find(p + "mlp.beacon_down_proj.weight");
-    if (c.beacon_listed("mlp") && (has_up || has_down)) {
+    if (wanted("mlp") && (has_up || has_down)) {
       // Both or neither: a half-present candidate MLP is a broken checkpoint.
       L.c_up = weight(ck, p + "mlp.beacon_up_proj.weight", {inter, dim}, true);
       L.c_down = weight(ck, p + "mlp.beacon_down_proj.weight", {dim, inter}, true);
@@ -181,9 +199,9 @@ Model::Model(const std::string& dir, std::shared_ptr<Backend> be, const ModelOpt
   ck_ = std::make_unique<Checkpoint>(dir);
   {
     // The storage type most of the parameters have decides a 16-bit backend's type.
-    std::map<std::string, int64_t> by_type;
-    for (const auto& [name, t] : ck_->tensors()) by_type[t.dtype_name] += t.numel();
-    int64_t best = -1;
+    std::map<std::string, double> by_type;  // element counts (double: no overflow on absurd shapes)
+    for (const auto& [name, t] : ck_->tensors()) by_type[t.dtype_name] += double(t.numel());
+    double best = -1;
     for (const auto& [t, n] : by_type)
       if (n > best) best = n, info_.dtype = t;
     DType d = DType::F32;

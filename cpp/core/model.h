@@ -67,8 +67,10 @@ class KvPool {
   }
   void* k() const { return k_; }
   void* v() const { return v_; }
+  const Backend* backend() const { return be_.get(); }
 
   std::vector<int> length;  // tokens cached in each slot
+  int in_use = 0;           // runs in flight that use it (the binding keeps JS away meanwhile)
 
  private:
   std::shared_ptr<Backend> be_;
@@ -96,8 +98,10 @@ class CandidateSet {
   int64_t offset(int layer, int slot) const { return (int64_t(layer) * n_slot_ + slot) * kv_dim_; }
   void* k() const { return k_; }
   void* v() const { return v_; }
+  const Backend* backend() const { return be_.get(); }
 
   std::vector<uint8_t> filled;  // slot holds a candidate
+  int in_use = 0;               // runs in flight that use it
 
  private:
   std::shared_ptr<Backend> be_;

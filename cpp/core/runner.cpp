@@ -42,10 +42,13 @@ static size_t table_bytes_for(int rows, int prefix_rows) {
 
 void Model::ensure_workspace(int rows, int prefix_rows, int logit_rows) {
   if (ws_ && ws_->rows >= rows && ws_->prefix_rows >= prefix_rows && ws_->logit_rows >= logit_rows) return;
-  if (ws_) {  // grow geometrically so that slowly growing steps rarely reallocate
-    rows = std::max(rows, ws_->rows + ws_->rows / 2);
-    prefix_rows = std::max(prefix_rows, ws_->prefix_rows);
-    logit_rows = std::max(logit_rows, ws_->logit_rows);
+  if (ws_) {
+    // Grow a dimension only when it is short, then geometrically, so that a
+    // slowly growing local sequence rarely reallocates.
+    auto grow = [](int need, int have) { return need <= have ? have : std::max(need, have + have / 2); };
+    rows = grow(rows, ws_->rows);
+    prefix_rows = grow(prefix_rows, ws_->prefix_rows);
+    logit_rows = std::min(kLogitChunk, grow(logit_rows, ws_->logit_rows));
   }
   ws_.reset();
   be_->sync();
@@ -95,6 +98,7 @@ void Model::validate(const std::vector<SeqRun>& batch) const {
                   j, " is out of range (vocabulary size ", cfg_.vocab_size, ")");
     const int n = int(s.tokens.size());
     if (s.pool) {
+      FOCUS_CHECK(s.pool->backend() == be_.get(), where, "its KV cache pool belongs to another model");
       FOCUS_CHECK(s.slot >= 0 && s.slot < s.pool->n_slot(), where, "cache slot ", s.slot, " is out of range (pool of ",
                   s.pool->n_slot(), ")");
       const int len = s.pool->length[size_t(s.slot)];
@@ -104,6 +108,7 @@ void Model::validate(const std::vector<SeqRun>& batch) const {
                   " is used by two sequences of one batch");
     }
     if (s.prefix) {
+      FOCUS_CHECK(s.prefix->backend() == be_.get(), where, "its prefix candidate set belongs to another model");
       FOCUS_CHECK(s.n_prefix >= 1 && s.n_prefix <= s.prefix->n_slot(), where, "prefix of ", s.n_prefix,
                   " candidates does not fit the candidate set of ", s.prefix->n_slot());
       for (int j = 0; j < s.n_prefix; ++j)
@@ -112,6 +117,7 @@ void Model::validate(const std::vector<SeqRun>& batch) const {
       FOCUS_CHECK(s.n_prefix == 0, where, "n_prefix without a candidate set");
     }
     if (s.cand) {
+      FOCUS_CHECK(s.cand->backend() == be_.get(), where, "its candidate set belongs to another model");
       FOCUS_CHECK(s.cand_slot >= 0 && s.cand_slot < s.cand->n_slot(), where, "candidate slot ", s.cand_slot,
                   " is out of range (set of ", s.cand->n_slot(), ")");
       FOCUS_CHECK(cands.insert({s.cand, s.cand_slot}).second, where, "candidate slot ", s.cand_slot,
@@ -246,7 +252,13 @@ void Model::run_micro_batch(const std::vector<SeqRun>& batch, const std::vector<
       Pmax = std::max(Pmax, s.n_prefix);
     }
   }
-  ensure_workspace(T, P, std::min(T, kLogitChunk));
+  int n_logit_rows = 0;  // rows of this micro-batch whose logits are wanted
+  for (const Piece& p : pieces) {
+    const SeqRun& s = batch[size_t(p.seq)];
+    if (s.logits == LogitsMode::All) n_logit_rows += std::max(0, p.end - std::max(p.begin, s.logits_from));
+    else if (s.logits == LogitsMode::Last && p.last) n_logit_rows += 1;
+  }
+  ensure_workspace(T, P, std::max(1, std::min(n_logit_rows, kLogitChunk)));
   Workspace& W = *ws_;
 
   std::vector<int32_t> ids(static_cast<size_t>(T)), pos(static_cast<size_t>(T)), ppos(static_cast<size_t>(Pmax));

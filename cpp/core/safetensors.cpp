@@ -80,6 +80,9 @@ void parse_safetensors(const uint8_t* data, size_t size, const std::string& path
   if (header_len > size - 8)
     throw Error(str(path, ": safetensors header length ", header_len, " runs past the end of the file (",
                     size, " bytes)"));
+  // The format's own reader refuses headers over 100 MB; so do we.
+  if (header_len > 100u * 1000 * 1000)
+    throw Error(str(path, ": safetensors header of ", header_len, " bytes is larger than the 100 MB limit"));
   std::string header(reinterpret_cast<const char*>(data + 8), size_t(header_len));
   Json root = Json::parse(header, path + " (safetensors header)");
   if (!root.is_object()) throw Error(str(path, ": safetensors header is not a JSON object"));
@@ -123,6 +126,9 @@ void parse_safetensors(const uint8_t* data, size_t size, const std::string& path
     if (uint64_t(e) > data_size)
       throw Error(str(where, ": data_offsets [", b, ", ", e, "] are out of range (the data section has ", data_size,
                       " bytes)"));
+    // numel * bits would overflow only for tensors far larger than any file.
+    if (numel > (uint64_t(data_size) * 8) / bits + 1)
+      throw Error(str(where, ": shape ", t.shape_str(), " needs more bytes than the data section has (", data_size, ")"));
     uint64_t expect = numel * bits / 8;
     if (uint64_t(e - b) != expect)
       throw Error(str(where, ": data_offsets span ", e - b, " bytes but dtype ", t.dtype_name, " and shape ",

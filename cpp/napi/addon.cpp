@@ -68,6 +68,15 @@ int int_option(const Napi::Object& o, const char* key, int dflt, int lo, int hi)
   return int(d);
 }
 
+// An integer argument in [lo, hi], or an Error naming it.
+int int_arg(const Napi::CallbackInfo& info, size_t i, const char* name, int lo, int hi) {
+  if (info.Length() <= i || !info[i].IsNumber()) throw Error(str(name, " must be a number"));
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (!(d == double(int64_t(d))) || d < lo || d > hi)
+    throw Error(str(name, " must be an integer from ", lo, " to ", hi, ", got ", d));
+  return int(d);
+}
+
 Napi::Object config_to_js(Napi::Env env, const ModelConfig& c) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("vocabSize", c.vocab_size);
@@ -172,10 +181,14 @@ class KvPoolWrap : public Napi::ObjectWrap<KvPoolWrap> {
 
  private:
   int slot_arg(const Napi::CallbackInfo& info) {
-    if (info.Length() < 1 || !info[0].IsNumber()) throw Error("slot must be a number");
-    int s = info[0].As<Napi::Number>().Int32Value();
-    if (s < 0 || s >= get().n_slot()) throw Error(str("slot ", s, " is out of range (pool of ", get().n_slot(), ")"));
-    return s;
+    KvPool& p = idle();
+    return int_arg(info, 0, "slot", 0, p.n_slot() - 1);
+  }
+  // The pool, when no run is using it (its lengths change on the run's thread).
+  KvPool& idle() const {
+    KvPool& p = get();
+    if (p.in_use) throw Error("this KV cache pool is in use by a run: await the run first");
+    return p;
   }
   Napi::Value Length(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&]() -> Napi::Value {
@@ -185,10 +198,7 @@ class KvPoolWrap : public Napi::ObjectWrap<KvPoolWrap> {
   Napi::Value Truncate(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&]() -> Napi::Value {
       int s = slot_arg(info);
-      if (info.Length() < 2 || !info[1].IsNumber()) throw Error("truncate(slot, length): length must be a number");
-      int n = info[1].As<Napi::Number>().Int32Value();
-      if (n < 0 || n > get().length[size_t(s)])
-        throw Error(str("truncate: length ", n, " must be between 0 and the cached ", get().length[size_t(s)]));
+      int n = int_arg(info, 1, "truncate(slot, length): length", 0, get().length[size_t(s)]);
       get().length[size_t(s)] = n;
       return info.Env().Undefined();
     });
@@ -238,6 +248,7 @@ class CandidateSetWrap : public Napi::ObjectWrap<CandidateSetWrap> {
   }
   Napi::Value Filled(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&]() -> Napi::Value {
+      if (get().in_use) throw Error("this candidate set is in use by a run: await the run first");
       int n = 0;
       for (uint8_t f : get().filled) n += f;
       return Napi::Number::New(info.Env(), n);
@@ -283,9 +294,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value CreateKvPool(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&]() -> Napi::Value {
       Model& m = get();
-      if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsString())
+      if (info.Length() < 3 || !info[2].IsString())
         throw Error("createKvPool(slots, capacity, dtype) expects two numbers and a dtype string");
-      int slots = info[0].As<Napi::Number>().Int32Value(), cap = info[1].As<Napi::Number>().Int32Value();
+      const int slots = int_arg(info, 0, "createKvPool: slots", 1, 1 << 24);
+      const int cap = int_arg(info, 1, "createKvPool: capacity", 1, 1 << 30);
       DType t = parse_dtype(info[2].As<Napi::String>().Utf8Value(), m.backend().act_dtype());
       if (m.backend().name() != "cpu" && t != m.backend().act_dtype())
         throw Error(str("the ", m.backend().name(), " backend keeps caches in ", dtype_js(m.backend().act_dtype())));
@@ -298,8 +310,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value CreateCandidateSet(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&]() -> Napi::Value {
       Model& m = get();
-      if (info.Length() < 1 || !info[0].IsNumber()) throw Error("createCandidateSet(slots) expects a number");
-      auto set = std::make_shared<CandidateSet>(m.backend_ptr(), m.config(), info[0].As<Napi::Number>().Int32Value());
+      const int slots = int_arg(info, 0, "createCandidateSet: slots", 1, 1 << 24);
+      auto set = std::make_shared<CandidateSet>(m.backend_ptr(), m.config(), slots);
       Napi::Object o = data(info.Env()).candidate_set.New({});
       CandidateSetWrap::Unwrap(o)->set = std::move(set);
       return o;
@@ -328,10 +340,17 @@ class PromiseWorker : public Napi::AsyncWorker {
     }
   }
   void OnError(const Napi::Error&) override {
+    done();
     Napi::HandleScope scope(Env());
     deferred_.Reject(to_js_error(Env(), error_).Value());
   }
+  void OnOK() override {
+    done();
+    resolve();
+  }
   virtual void work() = 0;
+  virtual void resolve() = 0;  // on the main thread, after success
+  virtual void done() {}       // on the main thread, after success or failure
 
   Napi::Promise::Deferred deferred_;
   std::exception_ptr error_;
@@ -352,7 +371,7 @@ class LoadWorker : public PromiseWorker {
     opts.max_batch_tokens = max_batch_;
     model_ = std::make_shared<Model>(dir_, be, opts);
   }
-  void OnOK() override {
+  void resolve() override {
     Napi::Env env = Env();
     Napi::Object o = data(env).model.New({});
     ModelWrap::Unwrap(o)->model = model_;
@@ -384,9 +403,15 @@ class LoadWorker : public PromiseWorker {
 class RunWorker : public PromiseWorker {
  public:
   RunWorker(Napi::Env env, std::shared_ptr<Model> m, std::vector<SeqRun> batch,
-            std::vector<std::shared_ptr<void>> keep, std::shared_ptr<RunControl> ctl)
-      : PromiseWorker(env), model_(std::move(m)), batch_(std::move(batch)), keep_(std::move(keep)),
-        ctl_(std::move(ctl)) {}
+            std::vector<std::shared_ptr<KvPool>> pools, std::vector<std::shared_ptr<CandidateSet>> sets,
+            std::shared_ptr<RunControl> ctl)
+      : PromiseWorker(env), model_(std::move(m)), batch_(std::move(batch)), pools_(std::move(pools)),
+        sets_(std::move(sets)), ctl_(std::move(ctl)) {
+    // Counted on the main thread, here and in done(): while a run is in
+    // flight, JS may not read or change the lengths the run updates.
+    for (auto& p : pools_) ++p->in_use;
+    for (auto& c : sets_) ++c->in_use;
+  }
 
   // Sample the requested rows on the backend instead of returning logits.
   void set_sampling(const SampleParams& p, std::vector<float> uniforms) {
@@ -400,7 +425,7 @@ class RunWorker : public PromiseWorker {
     if (sampling_) tokens_ = model_->run_sample(batch_, params_, uniforms_, ctl_.get());
     else logits_ = model_->run(batch_, ctl_.get());
   }
-  void OnOK() override {
+  void resolve() override {
     Napi::Env env = Env();
     if (sampling_) {
       Napi::Int32Array out = Napi::Int32Array::New(env, tokens_.size());
@@ -414,9 +439,15 @@ class RunWorker : public PromiseWorker {
   }
 
  private:
+  void done() override {
+    for (auto& p : pools_) --p->in_use;
+    for (auto& c : sets_) --c->in_use;
+  }
+
   std::shared_ptr<Model> model_;
   std::vector<SeqRun> batch_;
-  std::vector<std::shared_ptr<void>> keep_;  // pools and sets the batch points into
+  std::vector<std::shared_ptr<KvPool>> pools_;  // what the batch points into
+  std::vector<std::shared_ptr<CandidateSet>> sets_;
   std::shared_ptr<RunControl> ctl_;
   std::vector<float> logits_;
   bool sampling_ = false;
@@ -433,11 +464,14 @@ Napi::Value ModelWrap::RunSample(const Napi::CallbackInfo& info) { return RunImp
 Napi::Value ModelWrap::RunImpl(const Napi::CallbackInfo& info, bool sampling) {
   return guard(info.Env(), [&]() -> Napi::Value {
     Napi::Env env = info.Env();
-    Model& m = get();
+    // Hold the model first: reading the batch runs JS (getters) that may dispose it.
+    std::shared_ptr<Model> keep_model = model;
+    if (!keep_model) throw Error("this model has been disposed");
     if (info.Length() < 1 || !info[0].IsArray()) throw Error("run(batch) expects an array of sequences");
     Napi::Array arr = info[0].As<Napi::Array>();
     std::vector<SeqRun> batch(arr.Length());
-    std::vector<std::shared_ptr<void>> keep;
+    std::vector<std::shared_ptr<KvPool>> pools;
+    std::vector<std::shared_ptr<CandidateSet>> sets;
     for (uint32_t i = 0; i < arr.Length(); ++i) {
       const std::string where = str("sequence ", i, " of the batch: ");
       Napi::Value item = arr.Get(i);
@@ -456,7 +490,7 @@ Napi::Value ModelWrap::RunImpl(const Napi::CallbackInfo& info, bool sampling) {
         auto& sp = KvPoolWrap::Unwrap(pv.As<Napi::Object>())->pool;
         if (!sp) throw Error(where + "its KV cache pool has been disposed");
         s.pool = sp.get();
-        keep.push_back(sp);
+        pools.push_back(sp);
         s.slot = int_option(o, "slot", -1, 0, 1 << 30);
       }
       auto set_of = [&](const char* key) -> CandidateSet* {
@@ -466,7 +500,7 @@ Napi::Value ModelWrap::RunImpl(const Napi::CallbackInfo& info, bool sampling) {
           throw Error(str(where, key, " must be a CandidateSet"));
         auto& sp = CandidateSetWrap::Unwrap(v.As<Napi::Object>())->set;
         if (!sp) throw Error(str(where, "its ", key, " candidate set has been disposed"));
-        keep.push_back(sp);
+        sets.push_back(sp);
         return sp.get();
       };
       s.prefix = set_of("prefix");
@@ -501,11 +535,10 @@ Napi::Value ModelWrap::RunImpl(const Napi::CallbackInfo& info, bool sampling) {
       ctl = RunControlWrap::Unwrap(info[ci].As<Napi::Object>())->ctl;
     else if (info.Length() > ci && !info[ci].IsUndefined() && !info[ci].IsNull())
       throw Error("run: control must be a RunControl");
-    auto* w = new RunWorker(env, model, std::move(batch), std::move(keep), ctl);
+    auto* w = new RunWorker(env, keep_model, std::move(batch), std::move(pools), std::move(sets), ctl);
     if (sampling) w->set_sampling(sp, std::move(uniforms));
     Napi::Promise p = w->promise();
     w->Queue();
-    (void)m;
     return p;
   });
 }

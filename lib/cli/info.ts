@@ -1,5 +1,5 @@
 // focusllm info: what a checkpoint is and what a context will cost.
-import { parseFlags, usage, type FlagSpec } from './args';
+import { parseFlags, usage, UsageError, type FlagSpec } from './args';
 import type { Command } from './command';
 import { FOCUS_FLAGS, focusFromFlags, MODEL_FLAGS, modelFromFlags, table } from './common';
 import { estimateMemory, formatBytes } from '../memory';
@@ -20,6 +20,9 @@ export const command: Command = {
   usage: () => usage('info', 'Architecture, parameter count, dtype, candidate projections, and memory for --context.', SPEC),
   async run(argv) {
     const f = parseFlags(argv, SPEC);
+    if (f.context !== undefined && (f.context as number) < 1) throw new UsageError(`--context must be at least 1, got ${f.context}`);
+    if ((f['max-new-tokens'] as number) < 0)
+      throw new UsageError(`--max-new-tokens must be at least 0, got ${f['max-new-tokens']}`);
     const focus = focusFromFlags(f);
     const model = await modelFromFlags(f, { tokenizer: true });
     try {

@@ -64,7 +64,6 @@ export class RefModel {
     const key = p === 'up' || p === 'down' ? 'mlp' : p;
     if (bp && !bp.includes(key)) return null;
     const base = p === 'up' || p === 'down' ? `model.layers.${l}.mlp.beacon_${p}_proj` : `model.layers.${l}.self_attn.beacon_${p}_proj`;
-    if (key === 'mlp' && !bp) return null; // the candidate MLP needs "mlp" in beacon_param
     const w = this.get(base + '.weight');
     if (!w) return null;
     return { w, b: this.get(base + '.bias') };
