@@ -31,13 +31,13 @@
 #   DEVICE_CHECK_E2E_LAYERS=8 layers of the end-to-end model (32 = the full LLaMA-2-7B shape)
 #   DEVICE_CHECK_E2E_ARGS     extra arguments of bench_cuda_e2e
 #   DEVICE_CHECK_TEST_CAP=150 seconds per test program
-#   FOCUSLLM_BENCH_DIR        where the end-to-end checkpoint is written (default /tmp/focusllm-bench)
+#   FOCUSLLM_BENCH_DIR        where the end-to-end checkpoint is written (default: focusllm-bench in the temp folder)
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 0
 ROOT=$(pwd)
 OUT=${OUT:-$ROOT/device-out}
 mkdir -p "$OUT" || exit 0
-TMPD=$(mktemp -d 2>/dev/null || echo "/tmp/device-check.$$")
+TMPD=$(mktemp -d 2>/dev/null || echo "${TMPDIR:-/tmp}/device-check.$$")
 mkdir -p "$TMPD"
 
 START=$(date +%s)
@@ -48,7 +48,7 @@ ARCHS=${DEVICE_CHECK_ARCHS:-90a}
 E2E_LAYERS=${DEVICE_CHECK_E2E_LAYERS:-8}
 CUDA_MODE=${FOCUSLLM_CUDA:-on}
 BUILD=$ROOT/build-device
-export FOCUSLLM_BENCH_DIR=${FOCUSLLM_BENCH_DIR:-/tmp/focusllm-bench}
+export FOCUSLLM_BENCH_DIR=${FOCUSLLM_BENCH_DIR:-${TMPDIR:-/tmp}/focusllm-bench}
 
 PHASES=$TMPD/phases.tsv   # name  status  rc  seconds  note
 TESTS=$TMPD/tests.tsv     # program  args  status  rc  seconds  log  fresh (built by this run)

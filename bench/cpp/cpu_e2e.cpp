@@ -15,6 +15,7 @@
 // adds the time per backend op ({"bench":"cpu_e2e_profile",...}), measured by
 // a forwarding backend that synchronises around each op.
 #include <algorithm>
+#include <filesystem>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -101,7 +102,7 @@ int argmax(const std::vector<float>& v) { return int(std::max_element(v.begin(),
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string dir = "/tmp/rand156m";
+  std::string dir = (std::filesystem::temp_directory_path() / "rand156m").string();
   std::vector<int> threads = {1, 2};
   int prompt = 512, decode = 64, repeat = 3;
   DType kv = DType::F32;

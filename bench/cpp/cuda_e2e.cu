@@ -15,9 +15,10 @@
 //                                    this program's logic where there is no GPU)
 //
 // The checkpoint is written once to D (default $FOCUSLLM_BENCH_DIR, else
-// /tmp/focusllm-bench) and reused while its arguments match (~13.5 GB for
+// the system temp folder's focusllm-bench) and reused while its arguments match (~13.5 GB for
 // the base model at 32 layers, ~17.8 GB with candidate projections). One JSON
 // object per line. Exit 77 without a device.
+#include <filesystem>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -50,7 +51,8 @@ void line(const std::string& body) {
 
 int main(int argc, char** argv) {
   const char* env_dir = std::getenv("FOCUSLLM_BENCH_DIR");
-  std::string root = env_dir && *env_dir ? env_dir : "/tmp/focusllm-bench";
+  std::string root =
+      env_dir && *env_dir ? env_dir : (std::filesystem::temp_directory_path() / "focusllm-bench").string();
   int layers = 32, steps = 5, max_batch_tokens = 16384;
   std::vector<int> contexts{32768, 131072};
   bool candidates = true, tiny = false, cpu = false;

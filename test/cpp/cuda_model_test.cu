@@ -137,13 +137,14 @@ int main() {
     return ftest::finish();
   }
   fixtures();
-  char tmpl[] = "/tmp/focusllm-cudamodel-XXXXXX";
-  if (!mkdtemp(tmpl)) {
+  std::string tmpl_s = (std::filesystem::temp_directory_path() / "focusllm-cudamodel-XXXXXX").string();
+  std::vector<char> tmpl(tmpl_s.c_str(), tmpl_s.c_str() + tmpl_s.size() + 1);  // mkdtemp writes into it
+  if (!mkdtemp(tmpl.data())) {
     ftest::fail("cannot create a temporary folder");
     return ftest::finish();
   }
-  random_models(tmpl);
+  random_models(tmpl.data());
   std::error_code ec;
-  std::filesystem::remove_all(tmpl, ec);
+  std::filesystem::remove_all(tmpl.data(), ec);
   return ftest::finish();
 }

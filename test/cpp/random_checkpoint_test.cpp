@@ -97,12 +97,13 @@ void run_case(const std::string& root, DType dt, bool cand, bool cand_mlp, int h
 }  // namespace
 
 int main() {
-  char tmpl[] = "/tmp/focusllm-randckpt-XXXXXX";
-  if (!mkdtemp(tmpl)) {
+  std::string tmpl_s = (std::filesystem::temp_directory_path() / "focusllm-randckpt-XXXXXX").string();
+  std::vector<char> tmpl(tmpl_s.c_str(), tmpl_s.c_str() + tmpl_s.size() + 1);  // mkdtemp writes into it
+  if (!mkdtemp(tmpl.data())) {
     ftest::fail("cannot create a temporary folder");
     return ftest::finish();
   }
-  const std::string root = tmpl;
+  const std::string root = tmpl.data();
   run_case(root, DType::F32, true, false, 0);
   run_case(root, DType::F16, true, true, 0);
   run_case(root, DType::BF16, false, false, 0);
