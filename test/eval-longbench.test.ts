@@ -6,6 +6,7 @@ import path from 'node:path';
 
 import t from 'tap';
 
+import { scriptedModel } from './helpers/scripted-model';
 import { writeRandomModel } from '../bench/random-model';
 import { formatPrompt, LONGBENCH_TASKS, readLongbenchJsonl, runLongbench, scorePrediction, type LongbenchRecord } from '../lib/eval/longbench';
 import { loadModel, type Model } from '../lib/model';
@@ -30,42 +31,16 @@ const filler = (n: number) => Array.from({ length: n }, (_, i) => `Passage ${i} 
  * is its top choice for the first token (the answer second).
  */
 function oracle(newlineFirst = false, tail = ''): Model & { prompts: string[] } {
-  const vocab = tok.vocabSize;
-  const nl = tok.encode('\n', { addSpecial: false }).at(-1)!;
   const prompts: string[] = [];
-  return {
-    dir: 'oracle',
-    tokenizer: tok,
+  const m = scriptedModel(tok, {
+    newlineFirst,
     prompts,
-    config: { bosTokenId: 1, eosTokenIds: [2], vocabSize: vocab },
-    createSession() {
-      let answer: number[] = [];
-      let pos = 0;
-      const row = () => {
-        const l = new Float32Array(vocab);
-        l[pos < answer.length ? answer[pos] : 2] = 5;
-        if (newlineFirst && pos === 0) l[nl] = 10;
-        return l;
-      };
-      return {
-        mode: 'native',
-        chunks: 0,
-        async ingest(ids: number[]) {
-          const text = tok.decode(ids, { skipSpecial: true });
-          prompts.push(text);
-          const m = /ANSWER=([^\n]*)/.exec(text);
-          answer = tok.encode(` ${m ? m[1] : 'nothing'}${tail}`, { addSpecial: false });
-          pos = 0;
-          return row();
-        },
-        async step() {
-          pos++;
-          return row();
-        },
-        dispose() {},
-      };
+    answer: (text) => {
+      const a = /ANSWER=([^\n]*)/.exec(text);
+      return `${a ? a[1] : 'nothing'}${tail}`;
     },
-  } as unknown as Model & { prompts: string[] };
+  });
+  return Object.assign(m, { prompts });
 }
 
 const qa = (answer: string, gold: string[]): LongbenchRecord => ({

@@ -7,6 +7,7 @@ import path from 'node:path';
 
 import t from 'tap';
 
+import { scriptedModel } from './helpers/scripted-model';
 import { writeRandomModel } from '../bench/random-model';
 import {
   firstNumber,
@@ -98,37 +99,13 @@ t.test('firstNumber', async (t) => {
 
 /** A stand-in model that answers with the pass key it finds in its input (or that key + 1). */
 function oracle(wrong: boolean): Model {
-  const vocab = tok.vocabSize;
-  return {
-    dir: 'oracle',
-    tokenizer: tok,
-    config: { bosTokenId: 1, eosTokenIds: [2], vocabSize: vocab },
-    createSession() {
-      let answer: number[] = [];
-      let pos = 0;
-      const row = () => {
-        const l = new Float32Array(vocab);
-        l[pos < answer.length ? answer[pos] : 2] = 10;
-        return l;
-      };
-      return {
-        mode: 'native',
-        chunks: 0,
-        async ingest(ids: number[]) {
-          const key = Number(/The pass key is (\d+)/.exec(tok.decode(ids))![1]);
-          answer = tok.encode(` ${wrong ? key + 1 : key}.\nThe`, { addSpecial: false });
-          pos = 0;
-          return row();
-        },
-        async step(id: number) {
-          if (id !== answer[pos]) throw new Error('stepped a token the oracle did not propose');
-          pos++;
-          return row();
-        },
-        dispose() {},
-      };
+  return scriptedModel(tok, {
+    strictSteps: true,
+    answer: (text) => {
+      const key = Number(/The pass key is (\d+)/.exec(text)![1]);
+      return `${wrong ? key + 1 : key}.\nThe`;
     },
-  } as unknown as Model;
+  });
 }
 
 t.test('runPasskey scores exact matches, by length and depth', async (t) => {
