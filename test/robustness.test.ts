@@ -103,11 +103,26 @@ t.test('an aborted or failed step leaves a session that refuses to step until it
   const x = Array.from({ length: 60 }, (_, i) => (i === 0 ? 1 : 3 + ((i * 37) % 500)));
   const s = model.createSession({ ...f, maxSteps: 4 });
   await s.ingest(x);
+  // Abort deterministically between the step's two native calls: once the
+  // chunks' run has finished (their caches advanced) and before the local one.
   const ac = new AbortController();
-  setTimeout(() => ac.abort(), 1);
-  const p = s.step(7, { signal: ac.signal });
-  await t.rejects(p, { name: 'AbortError' });
+  const run = model.run.bind(model);
+  model.run = async (batch, control) => {
+    const out = await run(batch, control);
+    if (batch.length > 1) ac.abort();
+    return out;
+  };
+  await t.rejects(s.step(7, { signal: ac.signal }), { name: 'AbortError' });
   await t.rejects(s.step(7), /no longer consistent \(the last step was aborted\): ingest again/);
+  // A native call that fails part-way through a step has the same effect.
+  await s.ingest(x);
+  model.run = async (batch, control) => {
+    if (batch.length === 1) throw new Error('device lost');
+    return run(batch, control);
+  };
+  await t.rejects(s.step(7), /device lost/);
+  await t.rejects(s.step(7), /no longer consistent \(the last step failed\): ingest again/);
+  model.run = run;
   // Ingesting again restores exact behaviour.
   const rows = [await s.ingest(x), await s.step(7)];
   const want = refLogits(new RefModel(dir), x, [7], f);
