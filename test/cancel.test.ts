@@ -95,3 +95,16 @@ t.test('breaking out of generation early disposes the session', async (t) => {
   }
   t.equal((model as unknown as { sessions: Set<unknown> }).sessions.size, 0);
 });
+
+t.test('native work runs off the main thread: the event loop turns while an ingest runs', async (t) => {
+  const model = await loadModel(dir, { backend: 'cpu', threads: 2 });
+  t.teardown(() => model.dispose());
+  const s = model.createSession({ ...focus, maxSteps: 1 });
+  let settled = false;
+  const p = s.ingest(input).finally(() => (settled = true));
+  // A few event-loop turns take microseconds; the ingest takes a good fraction of a second.
+  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+  t.notOk(settled, 'timers and I/O callbacks ran before the ingest finished');
+  t.equal((await p).length, 1000);
+  s.dispose();
+});
