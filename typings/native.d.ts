@@ -120,6 +120,107 @@ export declare class Model {
    * uniforms[row] in [0, 1). See lib/sampling.ts sampleLogits for the rule.
    */
   runSample(batch: NativeSeq[], params: NativeSampleParams, uniforms: Float32Array, control?: RunControl): Promise<Int32Array>;
+  /**
+   * Makes this model trainable (CPU backend only). The trainable tensors get
+   * float32 master copies that the model itself then runs with, so
+   * generation after training uses the trained weights. One trainer per model.
+   */
+  createTrainer(options: NativeTrainerOptions): Trainer;
+  dispose(): void;
+}
+
+/** What a trainer trains. */
+export interface NativeTrainerOptions {
+  /**
+   * 'candidate': the candidate projections named by config.json's
+   * beacon_param (default q, k, v, o; mlp adds beacon_up/down), missing
+   * tensors starting as copies of their base projections; 'all': every
+   * tensor of the checkpoint.
+   */
+  params: 'candidate' | 'all';
+  /** keep only each layer's input and recompute the layer in the backward (less memory, ~1/3 more compute) */
+  recompute?: boolean;
+}
+
+/** A trainable tensor, by its checkpoint name (e.g. model.layers.0.self_attn.beacon_q_proj.weight). */
+export interface NativeTrainTensor {
+  name: string;
+  shape: number[];
+}
+
+/** One FocusLLM training example (DESIGN 1b): loss on the single token ids[localStart + localSize]. */
+export interface NativeFocusExample {
+  kind: 'focus';
+  /** x, BOS first */
+  ids: Int32Array;
+  /** continuation: memory = x[0:s]; repetition: memory = all of x */
+  loss: 'continuation' | 'repetition';
+  /** s: first token of the local window (>= 1 for continuation) */
+  localStart: number;
+  /** l: local window length (>= 1); s + l < ids.length */
+  localSize: number;
+  /** C: chunk length */
+  chunkSize: number;
+  /** cap on the dynamic prompt, t = min(promptCap, C, l) */
+  promptCap: number;
+  /** the example's gradient is multiplied by this (default 1) */
+  weight?: number;
+}
+
+/** Causal LM example: mean next-token cross-entropy over ids[1..] (ids.length >= 2). */
+export interface NativeLmExample {
+  kind: 'lm';
+  ids: Int32Array;
+  /** the example's gradient is multiplied by this (default 1) */
+  weight?: number;
+}
+
+export type NativeTrainExample = NativeFocusExample | NativeLmExample;
+
+export interface NativeAdamW {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** gradients are multiplied by this before the update (clipping, averaging) */
+  gradScale: number;
+}
+
+export declare class Trainer {
+  private constructor();
+  readonly params: 'candidate' | 'all';
+  /** trainable tensors, in a fixed order */
+  readonly tensors: NativeTrainTensor[];
+  /** optimizer steps taken (restored by loadState) */
+  readonly step: number;
+  readonly disposed: boolean;
+  /**
+   * Forward + backward of every example, off the main thread; each example's
+   * gradient, times its weight, is added to the gradient buffers. Resolves
+   * with each example's (unweighted) loss. Validates every example first.
+   */
+  accumulate(examples: NativeTrainExample[], control?: RunControl): Promise<Float64Array>;
+  /** zeroes the gradient buffers */
+  zeroGrad(): void;
+  /** global L2 norm of the accumulated gradients (before gradScale) */
+  gradNorm(): number;
+  /** one AdamW update of every trainable tensor (bias-corrected, decoupled weight decay) */
+  applyAdamW(options: NativeAdamW): Promise<void>;
+  /** copies of a trainable tensor's gradient and current weight (row-major) */
+  getGradient(name: string): Float32Array;
+  getWeight(name: string): Float32Array;
+  /**
+   * Writes one safetensors file: every tensor of the base checkpoint, each
+   * trainable one replaced by its float32 trained weight, and candidate
+   * tensors the base lacked added. Never writes into the base checkpoint's
+   * folder's files (the path must not be one of them).
+   */
+  saveWeights(path: string): Promise<void>;
+  /** optimizer state (AdamW moments and step) to / from a safetensors file */
+  saveState(path: string): Promise<void>;
+  loadState(path: string): Promise<void>;
+  /** frees the gradients and optimizer state; the model keeps the trained weights */
   dispose(): void;
 }
 
@@ -153,4 +254,5 @@ export interface NativeAddon {
   KvPool: typeof KvPool;
   CandidateSet: typeof CandidateSet;
   Model: typeof Model;
+  Trainer: typeof Trainer;
 }
