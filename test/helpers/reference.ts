@@ -18,7 +18,8 @@ export interface RefParams {
 
 export class RefModel {
   readonly cfg: Record<string, any>;
-  private t = new Map<string, { shape: number[]; data: Float64Array }>();
+  /** every tensor of the checkpoint, as float64 */
+  protected readonly t = new Map<string, { shape: number[]; data: Float64Array }>();
   readonly hd: number;
   readonly invFreq: number[];
 
@@ -176,7 +177,7 @@ export class RefModel {
   }
 }
 
-const withBos = (x: number[], bos: number) => (x[0] === bos ? x.slice() : [bos, ...x]);
+export const withBos = (x: number[], bos: number) => (x[0] === bos ? x.slice() : [bos, ...x]);
 
 /** Logits rows of DESIGN section 1: row 0 after ids, row i after also stepping cont[0..i-1]. */
 export function refLogits(m: RefModel, ids: number[], cont: number[], p: RefParams | null): Float64Array[] {
