@@ -61,7 +61,8 @@
         # source (this build has none: cpp/core/cuda_stub.cpp stands in).
         "<!@(node -p \"require('fs').readdirSync('cpp/core').filter(f => f.endsWith('.cpp')).map(f => 'cpp/core/' + f).join(' ')\")",
         "<!@(node -p \"require('fs').readdirSync('cpp/cpu').filter(f => f.endsWith('.cpp') && !/^kernels_avx/.test(f)).map(f => 'cpp/cpu/' + f).join(' ')\")",
-        "cpp/napi/addon.cpp"
+        "cpp/napi/addon.cpp",
+        "cpp/napi/train.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

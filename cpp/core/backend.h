@@ -94,6 +94,26 @@ struct SampleParams {
   float top_p = 1.0f;
 };
 
+// Attention for training, over contiguous float32 keys and values: one entry
+// per sequence. Its queries are rows [q_row, q_row + n_q) of q/out, its keys
+// rows [key_row, key_row + n_keys) of k/v (already rotated); query i sees its
+// keys [0, q_key0 + i]: everything before q_key0 (a constant cache, or the
+// candidate prefix) fully, its own keys causally. q_key0 + n_q <= n_keys, and
+// the key ranges of the sequences of one call do not overlap.
+struct TrainAttnSeq {
+  int32_t q_row, n_q;
+  int64_t key_row;
+  int32_t n_keys, q_key0;
+};
+
+// One AdamW update (decoupled weight decay, bias-corrected moments):
+//   g' = g * grad_scale;  m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2
+//   w -= lr * (m / (1-b1^t) / (sqrt(v / (1-b2^t)) + eps) + weight_decay * w)
+struct AdamWStep {
+  float lr = 0, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0, grad_scale = 1;
+  int64_t t = 1;  // the step number, from 1
+};
+
 enum class Epilogue {
   Store,     // out = x · wᵀ (+ bias)
   Add,       // out += x · wᵀ (+ bias): the residual add, fused
@@ -171,6 +191,45 @@ class Backend {
   // uniforms[row] (see SampleParams). out and uniforms are backend memory.
   virtual void sample(int32_t* out, const float* logits, int rows, int vocab, const SampleParams& p,
                       const float* uniforms) = 0;
+
+  // ---- training -----------------------------------------------------------
+  // Float32 activations and gradients. Every *_backward ADDS into the
+  // gradients it is given (null = not wanted); cpu/ops.h has the formulas.
+  // The CPU backend implements them; a backend without them says so.
+  virtual bool can_train() const { return false; }
+  // dx (m, w.cols) += dout · w;  dw (w.rows, w.cols) += doutᵀ · x;  dbias += Σ_rows dout
+  virtual void matmul_backward(float* dx, float* dw, float* dbias, const float* dout, const float* x, int m,
+                               const Weight& w) { no_training(); }
+  virtual void rms_norm_backward(float* dx, float* dw, const float* dout, const float* x, const Weight& w, int n,
+                                 float eps) { no_training(); }
+  // Rotates d (n, n_heads * head_dim) in place by minus the table's angles.
+  virtual void rope_backward(float* d, int n, int n_heads, const float* table) { no_training(); }
+  virtual void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
+                               int64_t n) { no_training(); }
+  virtual void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int n, int dim) {
+    no_training();
+  }
+  // losses[i] = logsumexp(logits[i]) - logits[i][targets[i]]; dlogits = (softmax - onehot) * weights[i]
+  virtual void cross_entropy(float* dlogits, double* losses, const float* logits, const int32_t* targets,
+                             const float* weights, int n, int vocab) { no_training(); }
+  // out (rows, q_dim), lse (rows, n_heads); see TrainAttnSeq.
+  virtual void attention_train_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                                       const TrainAttnSeq* seqs, int n_seq, const AttnArgs& shape) {
+    no_training();
+  }
+  virtual void attention_train_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
+                                        const float* lse, const float* q, const float* k, const float* v,
+                                        const TrainAttnSeq* seqs, int n_seq, const AttnArgs& shape) {
+    no_training();
+  }
+  // out (cols, rows) = xᵀ, x (rows, cols) float32
+  virtual void transpose(float* out, const float* x, int rows, int cols) { no_training(); }
+  virtual void adamw(float* w, const float* g, float* m, float* v, int64_t n, const AdamWStep& s) { no_training(); }
+  // Σ x², accumulated in double
+  virtual double sum_squares(const float* x, int64_t n) { no_training(); return 0; }
+
+ protected:
+  [[noreturn]] void no_training() const;
 };
 
 // The CPU backend with `threads` threads (1..1024).

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -166,6 +167,7 @@ class Model {
                                   const std::vector<float>& uniforms, RunControl* ctl = nullptr);
 
  private:
+  friend class Trainer;  // core/train.cpp: makes tensors trainable (master copies below)
   struct Piece;
   struct Workspace;
   void validate(const std::vector<SeqRun>& batch) const;
@@ -193,6 +195,11 @@ class Model {
   int max_batch_tokens_ = 0;
   std::unique_ptr<Workspace> ws_;
   std::mutex run_mutex_;
+  // Float32 master copies of trained tensors, by checkpoint name; the Weight
+  // slots of w_ point at them once a Trainer made them trainable. They live
+  // as long as the model, so it keeps running the trained weights.
+  std::map<std::string, std::unique_ptr<std::vector<float>>> masters_;
+  bool has_trainer_ = false;
 };
 
 }  // namespace focus

@@ -1,5 +1,6 @@
 #include <cstdio>
 
+#include "backend.h"
 #include "dtype.h"
 #include "error.h"
 
@@ -35,6 +36,14 @@ bool dtype_from_name(const std::string& name, DType* out) {
   else if (name == "BF16") *out = DType::BF16;
   else return false;
   return true;
+}
+
+}  // namespace focus
+
+namespace focus {
+
+void Backend::no_training() const {
+  throw Error(str("training is not implemented on the ", name(), " backend yet; train with backend \"cpu\""));
 }
 
 }  // namespace focus

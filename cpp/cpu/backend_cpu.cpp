@@ -117,6 +117,48 @@ class CpuBackend final : public Backend {
     cpu::sample(pool_, out, logits, rows, vocab, p, uniforms);
   }
 
+  // ---- training ----
+  bool can_train() const override { return true; }
+  void matmul_backward(float* dx, float* dw, float* dbias, const float* dout, const float* x, int m,
+                       const Weight& w) override {
+    cpu::matmul_backward(pool_, dx, dw, dbias, dout, x, m, w);
+  }
+  void rms_norm_backward(float* dx, float* dw, const float* dout, const float* x, const Weight& w, int n,
+                         float eps) override {
+    cpu::rms_norm_backward(pool_, dx, dw, dout, x, w, n, eps);
+  }
+  void rope_backward(float* d, int n, int n_heads, const float* table) override {
+    cpu::rope_backward(pool_, d, n, n_heads, head_dim_, table);
+  }
+  void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
+                       int64_t n) override {
+    cpu::swiglu_backward(pool_, dgate, dup, dout, gate, up, n);
+  }
+  void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int n, int dim) override {
+    cpu::embedding_backward(pool_, dtable, dout, ids, n, dim);
+  }
+  void cross_entropy(float* dlogits, double* losses, const float* logits, const int32_t* targets,
+                     const float* weights, int n, int vocab) override {
+    cpu::cross_entropy(pool_, dlogits, losses, logits, targets, weights, n, vocab);
+  }
+  void attention_train_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                               const TrainAttnSeq* seqs, int n_seq, const AttnArgs& a) override {
+    cpu::attention_train_forward(pool_, out, lse, q, k, v, seqs, n_seq, a.n_heads, a.n_kv_heads, a.head_dim, a.scale);
+  }
+  void attention_train_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
+                                const float* lse, const float* q, const float* k, const float* v,
+                                const TrainAttnSeq* seqs, int n_seq, const AttnArgs& a) override {
+    cpu::attention_train_backward(pool_, dq, dk, dv, dout, out, lse, q, k, v, seqs, n_seq, a.n_heads, a.n_kv_heads,
+                                  a.head_dim, a.scale);
+  }
+  void transpose(float* out, const float* x, int rows, int cols) override {
+    cpu::transpose(pool_, out, x, rows, cols);
+  }
+  void adamw(float* w, const float* g, float* m, float* v, int64_t n, const AdamWStep& s) override {
+    cpu::adamw(pool_, w, g, m, v, n, s);
+  }
+  double sum_squares(const float* x, int64_t n) override { return cpu::sum_squares(pool_, x, n); }
+
  private:
   static float* f(void* p) { return static_cast<float*>(p); }
   static const float* cf(const void* p) { return static_cast<const float*>(p); }

@@ -77,6 +77,14 @@ struct Kernels {
   // Returns a sum of the results so the loop cannot be dropped.
   float (*fma_loop)(int64_t iters);
   int fma_flops_per_iter;
+
+  // ---- training --------------------------------------------------------------
+  // Packs b (kc rows, nn <= gemm_nr columns, row stride ldb, any dtype) into
+  // panel (kc, gemm_nr) float32 without transposing, columns nn.. zero: the
+  // right operand of the backward's "NN" GEMMs, run by gemm_panel.
+  void (*gemm_pack_nn)(float* panel, const void* b, int dtype, int64_t ldb, int nn, int kc);
+  // p[j] = exp(s[j] * scale - shift) for j < n, returns the sum; p may alias s.
+  float (*exp_sub_sum)(float* p, const float* s, int n, float scale, float shift);
 };
 
 const Kernels& kernels_generic();

@@ -107,3 +107,23 @@ static float fma_loop(int64_t iters) {
   for (int c = 1; c < kFmaChains; ++c) s = vadd(s, acc[c]);
   return vhsum(s);
 }
+
+// p[j] = exp(s[j] * scale - shift), j < n; returns Σ p (the softmax of the
+// training attention; p may alias s).
+static float exp_sub_sum(float* p, const float* s, int n, float scale, float shift) {
+  const vf sc = vset1(scale), sh = vset1(shift);
+  vf acc = vzero();
+  int i = 0;
+  for (; i + W <= n; i += W) {
+    const vf e = vexp(vsub(vmul(vload(s + i), sc), sh));
+    vstore(p + i, e);
+    acc = vadd(acc, e);
+  }
+  float sum = vhsum(acc);
+  for (; i < n; ++i) {
+    const float e = sc_exp(s[i] * scale - shift);
+    p[i] = e;
+    sum += e;
+  }
+  return sum;
+}

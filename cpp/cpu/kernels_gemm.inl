@@ -64,6 +64,19 @@ static void gemm_pack(float* panel, const void* w, int dtype, int64_t ldw, int n
   }
 }
 
+// panel (kc, kNR) = b (kc rows, nn <= kNR columns, row stride ldb, any dtype),
+// columns nn..kNR zero: the packing of the "NN" GEMM of the backward (dX =
+// dY · W, dW = dYᵀ · X), whose right operand is already (K, N) row-major, so
+// no transpose is needed, only the conversion.
+static void gemm_pack_nn(float* panel, const void* b, int dtype, int64_t ldb, int nn, int kc) {
+  const size_t es = dtype == kF32 ? 4 : 2;
+  for (int k = 0; k < kc; ++k) {
+    float* dst = panel + int64_t(k) * kNR;
+    row_to_f32(dst, static_cast<const char*>(b) + int64_t(k) * ldb * int64_t(es), dtype, nn);
+    for (int j = nn; j < kNR; ++j) dst[j] = 0.0f;
+  }
+}
+
 // ---- microkernel --------------------------------------------------------------
 
 // c (M, nn) (+)= a (M, kc) · b (kc, kNR), nn <= kNR.

@@ -31,7 +31,7 @@ namespace {
 
 const Kernels kTable = {
     FOCUS_KERNEL_NAME, kMR, kNR, to_f32, from_f32, gemm_pack, gemm_panel, gemv, attention, attention_scratch,
-    rms_norm, rope, swiglu, fma_loop, 2 * W * kFmaChains,
+    rms_norm, rope, swiglu, fma_loop, 2 * W * kFmaChains, gemm_pack_nn, exp_sub_sum,
 };
 
 }  // namespace

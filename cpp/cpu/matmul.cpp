@@ -96,4 +96,103 @@ void matmul(ThreadPool& pool, float* out, const float* x, int m, const Weight& w
   });
 }
 
+// ---- backward ---------------------------------------------------------------------
+//
+// The backward's GEMMs have their right operand already (K, N) row-major:
+// dX = dY · W (W is (N_out, K_in)) and dW = dYᵀ · X (X is (m, K_in), dYᵀ
+// materialised). matmul_nn packs that operand without a transpose
+// (gemm_pack_nn) and reuses the forward's microkernel. Work is split over
+// NR-wide column panels, and over row blocks as well when there are too few
+// panels to keep every thread busy (a panel is then packed once per row block).
+
+void matmul_nn(ThreadPool& pool, float* out, int64_t ldo, const float* a, int64_t lda, int m, const void* b,
+               DType b_dtype, int64_t ldb, int K, int N, bool accumulate) {
+  FOCUS_CHECK(m >= 0 && K >= 0 && N >= 0, "matmul_nn: negative size (", m, ", ", K, ", ", N, ")");
+  if (m == 0 || N == 0) return;
+  if (K == 0) {
+    if (!accumulate)
+      for (int i = 0; i < m; ++i) std::fill(out + int64_t(i) * ldo, out + int64_t(i) * ldo + N, 0.0f);
+    return;
+  }
+  const Kernels& Kn = kernels();
+  const int NR = Kn.gemm_nr;
+  const int64_t es = int64_t(dtype_size(b_dtype));
+  const char* bb = static_cast<const char*>(b);
+  const int dt = int(b_dtype);
+  const int64_t panels = (int64_t(N) + NR - 1) / NR;
+  const int64_t groups = (panels + kPanels - 1) / kPanels;
+  // Row blocks: enough (group, block) tasks for every thread, blocks of >= kMC rows.
+  const int64_t want = 4 * int64_t(pool.size());
+  const int64_t row_blocks =
+      groups >= want ? 1 : std::max<int64_t>(1, std::min<int64_t>((m + kMC - 1) / kMC, (want + groups - 1) / groups));
+  const int64_t rows_per = (m + row_blocks - 1) / row_blocks;
+  const int64_t tasks = groups * row_blocks;
+  const int64_t work = int64_t(m) * K * N;
+  const int64_t grain = work < 8 * kParallelMin ? tasks : 1;
+  pool.parallel_for(tasks, grain, [&](int64_t tb, int64_t te) {
+    thread_local std::vector<float> packed;
+    packed.resize(size_t(kKC) * NR * kPanels);
+    for (int64_t t = tb; t < te; ++t) {
+      const int64_t g = t / row_blocks, rb = t % row_blocks;
+      const int r0 = int(rb * rows_per), r1 = int(std::min<int64_t>(m, (rb + 1) * rows_per));
+      if (r0 >= r1) continue;
+      const int64_t p0 = g * kPanels, p1 = std::min(panels, p0 + kPanels);
+      for (int64_t k0 = 0; k0 < K; k0 += kKC) {
+        const int kc = int(std::min<int64_t>(kKC, K - k0));
+        for (int64_t p = p0; p < p1; ++p) {
+          const int nn = int(std::min<int64_t>(NR, N - p * NR));
+          Kn.gemm_pack_nn(packed.data() + size_t(p - p0) * kc * NR, bb + (k0 * ldb + p * NR) * es, dt, ldb, nn, kc);
+        }
+        for (int i0 = r0; i0 < r1; i0 += kMC) {
+          const int mi = std::min(kMC, r1 - i0);
+          for (int64_t p = p0; p < p1; ++p) {
+            const int nn = int(std::min<int64_t>(NR, N - p * NR));
+            Kn.gemm_panel(out + int64_t(i0) * ldo + p * NR, ldo, a + int64_t(i0) * lda + k0, lda, mi,
+                          packed.data() + size_t(p - p0) * kc * NR, kc, nn, nullptr, k0 > 0 || accumulate);
+          }
+        }
+      }
+    }
+  });
+}
+
+void transpose(ThreadPool& pool, float* out, const float* x, int rows, int cols) {
+  constexpr int kB = 32;  // tiles of kB x kB stay in L1
+  const int64_t rb = (rows + kB - 1) / kB;
+  pool.parallel_for(rb, std::max<int64_t>(1, kParallelMin / (int64_t(kB) * std::max(cols, 1))),
+                    [&](int64_t b, int64_t e) {
+                      for (int64_t r0 = b * kB; r0 < std::min<int64_t>(rows, e * kB); r0 += kB)
+                        for (int c0 = 0; c0 < cols; c0 += kB)
+                          for (int64_t r = r0; r < std::min<int64_t>(rows, r0 + kB); ++r)
+                            for (int c = c0; c < std::min(cols, c0 + kB); ++c)
+                              out[int64_t(c) * rows + r] = x[r * cols + c];
+                    });
+}
+
+void matmul_backward(ThreadPool& pool, float* dx, float* dw, float* dbias, const float* dout, const float* x, int m,
+                     const Weight& w) {
+  FOCUS_CHECK(w.data && w.rows > 0 && w.cols > 0 && w.rows <= INT32_MAX && w.cols <= INT32_MAX,
+              "matmul_backward: weight ", w.name, " is empty or has a bad shape (", w.rows, ", ", w.cols, ")");
+  FOCUS_CHECK(m >= 0, "matmul_backward: negative row count ", m);
+  if (m == 0) return;
+  const int N = int(w.rows), K = int(w.cols);
+  // dx (m, K) += dout (m, N) · w (N, K)
+  if (dx) matmul_nn(pool, dx, K, dout, N, m, w.data, w.dtype, K, N, K, true);
+  // dw (N, K) += doutᵀ (N, m) · x (m, K)
+  if (dw) {
+    thread_local std::vector<float> dt;
+    dt.resize(size_t(N) * size_t(m));
+    transpose(pool, dt.data(), dout, m, N);
+    matmul_nn(pool, dw, K, dt.data(), m, N, x, DType::F32, K, m, K, true);
+  }
+  if (dbias) {
+    pool.parallel_for(N, 256, [&](int64_t b, int64_t e) {
+      for (int i = 0; i < m; ++i) {
+        const float* r = dout + int64_t(i) * N;
+        for (int64_t j = b; j < e; ++j) dbias[j] += r[j];
+      }
+    });
+  }
+}
+
 }  // namespace focus::cpu

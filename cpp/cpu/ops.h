@@ -59,6 +59,9 @@ namespace focus::cpu {
 void matmul_nn(ThreadPool& pool, float* out, int64_t ldo, const float* a, int64_t lda, int m, const void* b,
                DType b_dtype, int64_t ldb, int K, int N, bool accumulate);
 
+// out (cols, rows) = xᵀ for x (rows, cols) float32.
+void transpose(ThreadPool& pool, float* out, const float* x, int rows, int cols);
+
 // Gradients of out (m, w.rows) = x (m, w.cols) · wᵀ (+ bias):
 //   dx (m, w.cols) += dout · w,  dw (w.rows, w.cols) += doutᵀ · x,  dbias (w.rows) += Σ_rows dout.
 // dw and dbias are float32 whatever w.dtype is (trainable weights are float32
@@ -90,16 +93,17 @@ void embedding_backward(ThreadPool& pool, float* dtable, const float* dout, cons
 void cross_entropy(ThreadPool& pool, float* dlogits, double* losses, const float* logits, const int32_t* targets,
                    const float* weights, int n, int V);
 
+// One AdamW update of n elements (see AdamWStep in core/backend.h), float32.
+void adamw(ThreadPool& pool, float* w, const float* g, float* m, float* v, int64_t n, const AdamWStep& s);
+// Σ x² in double.
+double sum_squares(ThreadPool& pool, const float* x, int64_t n);
+
 // Attention for training, over contiguous float32 keys and values. One entry per
 // sequence: its queries are rows [q_row, q_row + n_q) of q/out, its keys rows
 // [key_row, key_row + n_keys) of k/v (rotated already), and query i sees its
 // keys [0, q_key0 + i] (everything before q_key0 - a constant cache or the
 // candidate prefix - fully, its own keys causally). q_key0 + n_q <= n_keys.
-struct TrainAttnSeq {
-  int32_t q_row, n_q;
-  int64_t key_row;
-  int32_t n_keys, q_key0;
-};
+using focus::TrainAttnSeq;  // core/backend.h
 // out (n_rows, n_heads * head_dim) = softmax(q kᵀ * scale) v;
 // lse (n_rows, n_heads) = log Σ_j exp(scale q·k_j), kept for the backward.
 // k, v: (total keys, n_kv_heads * head_dim).

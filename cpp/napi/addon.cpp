@@ -12,51 +12,13 @@
 
 #include "../core/error.h"
 #include "../core/model.h"
+#include "common.h"
 
 namespace focus::napi {
 
 namespace {
 
 const char* const kVersion = "0.1.0";
-
-// Turns a C++ exception into a JS Error; OutOfMemory keeps its numbers.
-Napi::Error to_js_error(Napi::Env env, const std::exception_ptr& ep) {
-  try {
-    std::rethrow_exception(ep);
-  } catch (const OutOfMemory& e) {
-    Napi::Error err = Napi::Error::New(env, e.what());
-    err.Set("code", "ERR_FOCUSLLM_OUT_OF_MEMORY");
-    err.Set("bytesNeeded", Napi::Number::New(env, double(e.needed)));
-    err.Set("bytesAvailable", Napi::Number::New(env, double(e.available)));
-    return err;
-  } catch (const Cancelled& e) {
-    Napi::Error err = Napi::Error::New(env, e.what());
-    err.Set("name", "AbortError");
-    err.Set("code", "ABORT_ERR");
-    return err;
-  } catch (const std::bad_alloc&) {
-    Napi::Error err = Napi::Error::New(env, "out of memory (a host allocation failed)");
-    err.Set("code", "ERR_FOCUSLLM_OUT_OF_MEMORY");
-    return err;
-  } catch (const std::exception& e) {
-    return Napi::Error::New(env, e.what());
-  } catch (...) {
-    return Napi::Error::New(env, "unknown native error");
-  }
-}
-
-// Runs fn, converting C++ exceptions to a thrown JS Error.
-template <class F>
-Napi::Value guard(Napi::Env env, F&& fn) {
-  try {
-    return fn();
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (...) {
-    to_js_error(env, std::current_exception()).ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-}
 
 int int_option(const Napi::Object& o, const char* key, int dflt, int lo, int hi) {
   Napi::Value v = o.Get(key);
@@ -117,13 +79,6 @@ DType parse_dtype(const std::string& s, DType act) {
 const char* dtype_js(DType t) { return t == DType::F32 ? "f32" : t == DType::F16 ? "f16" : "bf16"; }
 
 }  // namespace
-
-// Constructors per environment (worker threads each have their own), kept as
-// instance data rather than statics so nothing outlives its environment.
-struct AddonData {
-  Napi::FunctionReference run_control, kv_pool, candidate_set, model;
-};
-static AddonData& data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 
 // ---- RunControl -----------------------------------------------------------------
 
@@ -273,6 +228,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                     {InstanceMethod("run", &ModelWrap::Run), InstanceMethod("runSample", &ModelWrap::RunSample),
                      InstanceMethod("createKvPool", &ModelWrap::CreateKvPool),
                      InstanceMethod("createCandidateSet", &ModelWrap::CreateCandidateSet),
+                     InstanceMethod("createTrainer", &ModelWrap::CreateTrainer),
                      InstanceMethod("dispose", &ModelWrap::Dispose),
                      InstanceAccessor("disposed", &ModelWrap::Disposed, nullptr)});
     data(env).model = Napi::Persistent(f);
@@ -317,43 +273,18 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
       return o;
     });
   }
+  Napi::Value CreateTrainer(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&]() -> Napi::Value {
+      std::shared_ptr<Model> keep = model;
+      if (!keep) throw Error("this model has been disposed");
+      return create_trainer(info, keep);
+    });
+  }
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     model.reset();
     return info.Env().Undefined();
   }
   Napi::Value Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !model); }
-};
-
-// Off-main-thread work with a promise; exceptions become rejections.
-class PromiseWorker : public Napi::AsyncWorker {
- public:
-  explicit PromiseWorker(Napi::Env env) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override {
-    try {
-      work();
-    } catch (...) {
-      error_ = std::current_exception();
-      SetError("failed");  // replaced in OnError
-    }
-  }
-  void OnError(const Napi::Error&) override {
-    done();
-    Napi::HandleScope scope(Env());
-    deferred_.Reject(to_js_error(Env(), error_).Value());
-  }
-  void OnOK() override {
-    done();
-    resolve();
-  }
-  virtual void work() = 0;
-  virtual void resolve() = 0;  // on the main thread, after success
-  virtual void done() {}       // on the main thread, after success or failure
-
-  Napi::Promise::Deferred deferred_;
-  std::exception_ptr error_;
 };
 
 class LoadWorker : public PromiseWorker {
@@ -530,17 +461,21 @@ Napi::Value ModelWrap::RunImpl(const Napi::CallbackInfo& info, bool sampling) {
       Napi::Float32Array ua = info[2].As<Napi::Float32Array>();
       uniforms.assign(ua.Data(), ua.Data() + ua.ElementLength());
     }
-    std::shared_ptr<RunControl> ctl;
-    if (info.Length() > ci && info[ci].IsObject() && info[ci].As<Napi::Object>().InstanceOf(data(env).run_control.Value()))
-      ctl = RunControlWrap::Unwrap(info[ci].As<Napi::Object>())->ctl;
-    else if (info.Length() > ci && !info[ci].IsUndefined() && !info[ci].IsNull())
-      throw Error("run: control must be a RunControl");
+    std::shared_ptr<RunControl> ctl =
+        info.Length() > ci ? run_control_arg(env, info[ci], "run: control") : nullptr;
     auto* w = new RunWorker(env, keep_model, std::move(batch), std::move(pools), std::move(sets), ctl);
     if (sampling) w->set_sampling(sp, std::move(uniforms));
     Napi::Promise p = w->promise();
     w->Queue();
     return p;
   });
+}
+
+std::shared_ptr<RunControl> run_control_arg(Napi::Env env, const Napi::Value& v, const char* what) {
+  if (v.IsUndefined() || v.IsNull()) return nullptr;
+  if (v.IsObject() && v.As<Napi::Object>().InstanceOf(data(env).run_control.Value()))
+    return RunControlWrap::Unwrap(v.As<Napi::Object>())->ctl;
+  throw Error(str(what, " must be a RunControl"));
 }
 
 // ---- module functions -------------------------------------------------------------
@@ -601,6 +536,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   KvPoolWrap::Init(env, exports);
   CandidateSetWrap::Init(env, exports);
   ModelWrap::Init(env, exports);
+  init_trainer(env, exports);
   exports.Set("version", kVersion);
   exports.Set("loadModel", Napi::Function::New(env, LoadModel));
   exports.Set("readConfig", Napi::Function::New(env, ReadConfig));
