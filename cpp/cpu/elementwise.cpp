@@ -1,6 +1,11 @@
 // Row-wise and element-wise CPU ops: RMSNorm, rotary, KV stores, SwiGLU,
 // embedding gather, row gather, dtype conversion. The per-row work runs in the
 // active instruction set's kernels (kernels_elementwise.inl).
+//
+// Each op's gradient follows its forward (same name + _backward). Those are
+// plain scalar loops: they stream a few arrays once, so memory, not the
+// instruction set, bounds them.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -28,6 +33,51 @@ void rms_norm(ThreadPool& pool, float* out, const float* x, const Weight& w, int
   });
 }
 
+// With inv = 1 / sqrt(mean(x²) + eps), y_j = x_j * inv * w_j, g = dout:
+//   dx_j = inv * g_j w_j - x_j * inv³ / dim * Σ_k g_k w_k x_k
+//   dw_j = Σ_rows g_j x_j inv
+// Rows in parallel for dx (and each row's inv); then columns in parallel for
+// dw, so every dw element is summed by one thread in row order (no races, and
+// the same result whatever the thread count).
+void rms_norm_backward(ThreadPool& pool, float* dx, float* dw, const float* dout, const float* x, const Weight& w,
+                       int n, float eps) {
+  const int64_t dim = w.rows * w.cols;
+  if (n <= 0 || (!dx && !dw)) return;
+  std::vector<float> wf(static_cast<size_t>(dim));
+  kernels().to_f32(wf.data(), w.data, int(w.dtype), dim);
+  std::vector<double> inv(static_cast<size_t>(n));
+  pool.parallel_for(n, 8, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const float* xr = x + r * dim;
+      const float* gr = dout + r * dim;
+      double ss = 0, gwx = 0;
+      for (int64_t j = 0; j < dim; ++j) {
+        ss += double(xr[j]) * xr[j];
+        gwx += double(gr[j]) * wf[size_t(j)] * xr[j];
+      }
+      const double iv = 1.0 / std::sqrt(ss / double(dim) + double(eps));
+      inv[size_t(r)] = iv;
+      if (!dx) continue;
+      // dx_j = inv * (g_j w_j - x_j * c), in double: the two terms nearly
+      // cancel when one element dominates the row (dim = 1 at the extreme).
+      const double c = iv * iv * gwx / double(dim);
+      float* dr = dx + r * dim;
+      for (int64_t j = 0; j < dim; ++j) dr[j] += float(iv * (double(gr[j]) * wf[size_t(j)] - double(xr[j]) * c));
+    }
+  });
+  if (!dw) return;
+  constexpr int64_t kCols = 64;  // a few cache lines of every row per part
+  pool.parallel_for((dim + kCols - 1) / kCols, 4, [&](int64_t b, int64_t e) {
+    const int64_t j0 = b * kCols, j1 = std::min(dim, e * kCols);
+    for (int64_t r = 0; r < n; ++r) {
+      const float* xr = x + r * dim;
+      const float* gr = dout + r * dim;
+      const float iv = float(inv[size_t(r)]);
+      for (int64_t j = j0; j < j1; ++j) dw[j] += gr[j] * xr[j] * iv;
+    }
+  });
+}
+
 void rope_table(ThreadPool& pool, float* table, const int32_t* pos, int n, const double* inv_freq, int head_dim) {
   const int half = head_dim / 2;
   // Angles in double: positions reach 400K+, where a float angle is off by
@@ -52,6 +102,29 @@ void rope(ThreadPool& pool, float* x, int n, int n_heads, int head_dim, const fl
   });
 }
 
+// rope() maps each pair (a, b) = (x_i, x_{i+half}) to (a c - b s, b c + a s);
+// its transpose, the gradient, is (a c + b s, b c - a s) with the same c, s
+// (exactly the transpose of what the forward did, even where the float table
+// has c² + s² != 1).
+void rope_backward(ThreadPool& pool, float* d, int n, int n_heads, int head_dim, const float* table) {
+  const int half = head_dim / 2;
+  pool.parallel_for(n, 16, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const float* cs = table + r * head_dim;
+      const float* sn = cs + half;
+      for (int h = 0; h < n_heads; ++h) {
+        float* lo = d + (r * n_heads + h) * head_dim;
+        float* hi = lo + half;
+        for (int i = 0; i < half; ++i) {
+          const float a = lo[i], bb = hi[i];
+          lo[i] = a * cs[i] + bb * sn[i];
+          hi[i] = bb * cs[i] - a * sn[i];
+        }
+      }
+    }
+  });
+}
+
 void kv_store(ThreadPool& pool, const float* k, const float* v, const KvDst* dst, int n, int kv_dim, int layer) {
   const Kernels& K = kernels();
   pool.parallel_for(n, 32, [&](int64_t b, int64_t e) {
@@ -73,6 +146,23 @@ void swiglu(ThreadPool& pool, float* out, const float* gate, const float* up, in
   });
 }
 
+// silu(g) = g σ(g), silu'(g) = σ(g) (1 + g (1 - σ(g))). For g below about -88,
+// exp(-g) overflows to inf and σ = 0: both terms are then 0, not NaN.
+void swiglu_backward(ThreadPool& pool, float* dgate, float* dup, const float* dout, const float* gate,
+                     const float* up, int64_t n) {
+  if (!dgate && !dup) return;
+  constexpr int64_t kBlock = 4096;
+  pool.parallel_for((n + kBlock - 1) / kBlock, 4, [&](int64_t b, int64_t e) {
+    const int64_t i1 = std::min(n, e * kBlock);
+    for (int64_t i = b * kBlock; i < i1; ++i) {
+      const float g = gate[i];
+      const float sg = 1.0f / (1.0f + std::exp(-g));
+      if (dgate) dgate[i] += dout[i] * up[i] * (sg * (1.0f + g * (1.0f - sg)));
+      if (dup) dup[i] += dout[i] * (g * sg);
+    }
+  });
+}
+
 void embedding(ThreadPool& pool, float* out, const Weight& table, const int32_t* ids, int n) {
   const Kernels& K = kernels();
   const int64_t dim = table.cols;
@@ -83,6 +173,25 @@ void embedding(ThreadPool& pool, float* out, const Weight& table, const int32_t*
   pool.parallel_for(n, 16, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r)
       K.to_f32(out + r * dim, static_cast<const char*>(table.data) + int64_t(ids[r]) * dim * es, int(table.dtype), dim);
+  });
+}
+
+// Scatter-add. Repeated ids make rows of dtable collide, so the split is over
+// columns: each part adds its slice of every dout row, in row order (no races,
+// and the same sums whatever the thread count). Only negative ids can be
+// caught here (the vocabulary size is not an argument); the forward
+// embedding() has checked the same ids against the table already.
+void embedding_backward(ThreadPool& pool, float* dtable, const float* dout, const int32_t* ids, int n, int dim) {
+  for (int r = 0; r < n; ++r)
+    FOCUS_CHECK(ids[r] >= 0, "embedding_backward: token id ", ids[r], " at row ", r, " is out of range");
+  constexpr int64_t kCols = 64;
+  pool.parallel_for((dim + kCols - 1) / kCols, 1, [&](int64_t b, int64_t e) {
+    const int64_t j0 = b * kCols, j1 = std::min<int64_t>(dim, e * kCols);
+    for (int r = 0; r < n; ++r) {
+      float* dst = dtable + int64_t(ids[r]) * dim;
+      const float* src = dout + int64_t(r) * dim;
+      for (int64_t j = j0; j < j1; ++j) dst[j] += src[j];
+    }
   });
 }
 
