@@ -302,6 +302,8 @@ export class TrainRef extends RefModel {
   readonly candidateNames: string[] = [];
   /** per layer, the projections whose candidate weights the candidate token uses */
   private candUsed: Set<Proj>[] = [];
+  /** checkpoint tensors the model does not run with */
+  private unused = new Set<string>(['model.beacon_embed_tokens.weight']);
   readonly bos: number;
 
   constructor(dir: string) {
@@ -330,6 +332,7 @@ export class TrainRef extends RefModel {
           if (this.weights.has(cand + '.bias')) this.candidateNames.push(cand + '.bias');
         }
         if (trainable.has(key) || (present && (!bp || bp.includes(key)))) used.add(p);
+        if (present && bp && !bp.includes(key)) for (const e of ['.weight', '.bias']) this.unused.add(cand + e);
       }
       this.candUsed.push(used);
     }
@@ -341,9 +344,14 @@ export class TrainRef extends RefModel {
     return { shape: w.shape.slice(), data: w.data.slice() };
   }
 
-  /** the checkpoint's tensors (params 'all'), in file order */
+  /**
+   * params 'all': every tensor of the checkpoint that the model runs with, in
+   * file order: candidate ones in use included (zero gradient in lm); not
+   * beacon_embed_tokens (DESIGN 1: never used) nor candidate tensors that
+   * beacon_param leaves out.
+   */
   allNames(): string[] {
-    return [...this.t.keys()];
+    return [...this.t.keys()].filter((n) => !this.unused.has(n));
   }
 
   /** trainable tensors of the example's mode: focus trains the candidates, lm everything */
