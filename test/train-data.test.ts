@@ -1,0 +1,122 @@
+// Training data (lib/train/data.ts): JSONL text / input-output / ids records
+// and plain text files, BOS first, min / max length, skip counts, LM
+// sequences; errors name the file and line. A character-level stand-in
+// tokenizer keeps the counts exact.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import t from 'tap';
+
+import { checkDataFiles, fingerprint, lmSequences, loadDocuments, truncateMiddle, type DataOptions } from '../lib/train/data';
+import type { Tokenizer } from '../lib/tokenizer/types';
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'focusllm-train-data-'));
+t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+
+/** One token per character: 'a' -> 3, 'b' -> 4, ...; BOS 1 when addSpecial. */
+const charTok: Tokenizer = {
+  vocabSize: 100,
+  bosId: 1,
+  eosIds: [2],
+  addBos: true,
+  encode: (text, o = {}) => [...(o.addSpecial === false ? [] : [1]), ...[...text].map((c) => 3 + ((c.codePointAt(0) ?? 0) % 90))],
+  decode: () => '',
+  streamDecoder: () => ({ push: () => '', flush: () => '' }),
+  tokenToId: () => null,
+  idToToken: () => null,
+  hasChatTemplate: false,
+  applyChatTemplate: () => '',
+};
+
+function file(name: string, content: string): string {
+  const f = path.join(root, name);
+  fs.writeFileSync(f, content);
+  return f;
+}
+
+const base = (files: string[], over: Partial<DataOptions> = {}): DataOptions => ({
+  files,
+  bosId: 1,
+  vocabSize: 100,
+  tokenizer: charTok,
+  minLength: 4,
+  maxLength: 10,
+  ...over,
+});
+
+const tok = (s: string) => charTok.encode(s, { addSpecial: false });
+
+t.test('JSONL text records: BOS first, cut to maxLength, too-short ones dropped and counted', async (t) => {
+  const f = file('text.jsonl', ['{"text": "abcdef"}', '', '{"text": "ab"}', '{"text": "abcdefghijklmnop"}', '  {"text": "xyz"}  '].join('\n'));
+  const d = loadDocuments(base([f]));
+  t.same(d.docs.map((x) => [...x]), [[1, ...tok('abcdef')], [1, ...tok('abcdefghi')], [1, ...tok('xyz')]]);
+  t.same(d.stats, { files: 1, records: 4, documents: 3, tokens: 7 + 10 + 4, tooShort: 1, cut: 1 });
+});
+
+t.test('input / output records: input truncated in its middle, output kept', async (t) => {
+  const f = file('io.jsonl', [
+    JSON.stringify({ input: 'abc', output: 'xy' }),
+    JSON.stringify({ input: 'abcdefghijkl', output: 'xyz' }), // 13 + 3 > 10: input keeps 7 = 4 + 3
+    JSON.stringify({ input: 'ab', output: 'mnopqrstuvw' }), // output long: input keeps all (3 <= 5), output cut to 7
+    JSON.stringify({ input: 'abcdefghijkl', output: 'mnopqrstuvw' }), // both long: input keeps half (5), output 5
+  ].join('\n'));
+  const d = loadDocuments(base([f]));
+  const inp = (s: string) => [1, ...tok(s)];
+  t.same(d.docs.map((x) => [...x]), [
+    [...inp('abc'), ...tok('xy')],
+    [...truncateMiddle(inp('abcdefghijkl'), 7), ...tok('xyz')],
+    [...inp('ab'), ...tok('mnopqrs')],
+    [...truncateMiddle(inp('abcdefghijkl'), 5), ...tok('mnopq')],
+  ]);
+  t.same(truncateMiddle(inp('abcdefghijkl'), 7), [1, ...tok('abc'), ...tok('jkl')], 'first ceil(7/2) and last floor(7/2)');
+  t.ok(d.docs.every((x) => x.length <= 10));
+  t.equal(d.stats.cut, 3);
+});
+
+t.test('ids records and plain text files', async (t) => {
+  const ids = file('ids.jsonl', [JSON.stringify({ ids: [5, 6, 7, 8] }), JSON.stringify({ ids: [1, 9, 9, 9, 9] }), JSON.stringify({ ids: [4] })].join('\n'));
+  const txt = file('doc.txt', 'hello world');
+  const empty = file('empty.txt', '');
+  const d = loadDocuments(base([ids, txt, empty], { maxLength: 100 }));
+  t.same(d.docs.map((x) => [...x]), [[1, 5, 6, 7, 8], [1, 9, 9, 9, 9], [1, ...tok('hello world')]], 'BOS added once; files in order');
+  t.same(d.stats, { files: 3, records: 5, documents: 3, tokens: 5 + 5 + 12, tooShort: 2, cut: 0 });
+  // ids records need no tokenizer
+  t.equal(loadDocuments(base([ids], { tokenizer: null })).docs.length, 2);
+  t.throws(() => loadDocuments(base([txt], { tokenizer: null })), /doc\.txt: text needs a tokenizer, but the model folder has no tokenizer\.json/);
+});
+
+t.test('bad data files and records are Errors naming the file (and line)', async (t) => {
+  t.throws(() => checkDataFiles([]), /option data: give at least one data file/);
+  t.throws(() => checkDataFiles([path.join(root, 'missing.jsonl')]), /data file .*missing\.jsonl: no such file/);
+  t.throws(() => checkDataFiles([file('x.csv', 'a')]), /data file .*x\.csv: unknown type '\.csv'/);
+  t.throws(() => checkDataFiles([root + '/sub.txt/']), /data file/);
+  fs.mkdirSync(path.join(root, 'dir.txt'));
+  t.throws(() => checkDataFiles([path.join(root, 'dir.txt')]), /dir\.txt: not a regular file/);
+  const bad = (name: string, content: string, re: RegExp) => t.throws(() => loadDocuments(base([file(name, content)])), re, name);
+  bad('b1.jsonl', '{"text": "abcd"}\n{"text": "ab', /b1\.jsonl:2: invalid JSON/);
+  bad('b2.jsonl', '[1, 2]', /b2\.jsonl:1: expected a JSON object/);
+  bad('b3.jsonl', '{"body": "abcd"}', /b3\.jsonl:1: a record needs "text" \(a string\), "input" and "output" \(strings\), or "ids"/);
+  bad('b4.jsonl', '{"ids": [5, 100]}', /b4\.jsonl:1: ids\[1\] = 100 is not a token id \(vocabulary size 100\)/);
+  bad('b5.jsonl', '{"ids": "abc"}', /b5\.jsonl:1: "ids" must be an array/);
+  bad('b6.jsonl', '{"input": "abc"}', /b6\.jsonl:1: a record needs/);
+  t.throws(() => loadDocuments(base([file('ok.jsonl', '{"text":"abcd"}')], { minLength: 0 })), /option minLength must be a positive integer/);
+  t.throws(() => loadDocuments(base([file('ok2.jsonl', '{"text":"abcd"}')], { maxLength: 3 })), /option maxLength must be an integer >= minLength \(4\)/);
+});
+
+t.test('LM sequences: the documents concatenated and cut into pieces of seqLen', async (t) => {
+  const docs = [Int32Array.from([1, 5, 6]), Int32Array.from([1, 7, 8, 9, 10]), Int32Array.from([1, 11])];
+  t.same(lmSequences(docs, 4).map((x) => [...x]), [[1, 5, 6, 1], [7, 8, 9, 10]], 'a last partial piece is dropped');
+  t.same(lmSequences(docs, 10).map((x) => [...x]), [[1, 5, 6, 1, 7, 8, 9, 10, 1, 11]]);
+  t.same(lmSequences(docs, 11), []);
+  t.throws(() => lmSequences(docs, 1), /option seqLen must be an integer >= 2/);
+});
+
+t.test('fingerprint: changes with any token, length or order', async (t) => {
+  const a = [Int32Array.from([1, 2, 3]), Int32Array.from([1, 4])];
+  t.equal(fingerprint(a), fingerprint([Int32Array.from([1, 2, 3]), Int32Array.from([1, 4])]));
+  t.not(fingerprint(a), fingerprint([Int32Array.from([1, 2, 3]), Int32Array.from([1, 5])]));
+  t.not(fingerprint(a), fingerprint([Int32Array.from([1, 4]), Int32Array.from([1, 2, 3])]));
+  t.not(fingerprint(a), fingerprint([Int32Array.from([1, 2]), Int32Array.from([3, 1, 4])]));
+  t.match(fingerprint([]), /^[0-9a-f]{8}$/);
+});
