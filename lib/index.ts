@@ -9,3 +9,29 @@ export { loadTokenizer } from './tokenizer/index';
 export type { Tokenizer, StreamDecoder, ChatMessage } from './tokenizer/types';
 export { native, buildInfo } from './native';
 export * from './eval/index';
+export {
+  prepareTraining,
+  runTraining,
+  resolveTrainOptions,
+  sampleGeometry,
+  resolveGeometry,
+  defaultLocalMin,
+  loadDocuments,
+  lmSequences,
+  learningRate,
+  lossCurveSvg,
+  readState as readTrainerState,
+  type TrainOptions,
+  type ResolvedTrainOptions,
+  type TrainRunOptions,
+  type TrainProgress,
+  type TrainSummary,
+  type TrainPlan,
+  type TrainerState,
+  type Geometry,
+  type GeometryOptions,
+  type LossMix,
+  type Dataset,
+  type DataStats,
+  type ScheduleKind,
+} from './train/index';

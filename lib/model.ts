@@ -9,6 +9,7 @@ import { generateText, type GenerateRequest } from './generate';
 import { makeNativeSampler, type NativeSampler, type SamplingOptions } from './sampling';
 import { Session, type SessionHost, type SessionOptions } from './session';
 import { loadTokenizer } from './tokenizer/index';
+import { prepareTraining, runTraining, type TrainOptions, type TrainRunOptions, type TrainSummary } from './train/index';
 import type { Tokenizer } from './tokenizer/types';
 
 export type BackendName = 'cpu' | 'cuda' | 'auto';
@@ -183,6 +184,28 @@ export class Model implements SessionHost {
     } finally {
       s.dispose();
     }
+  }
+
+  /**
+   * Trains this model (CPU backend; lib/train, README "Training") and writes
+   * a checkpoint folder to options.out that loadModel() runs. Options,
+   * output folder and data are checked before any work starts. Afterwards
+   * this model runs with the trained weights. An aborted signal saves a
+   * resumable checkpoint and resolves with interrupted: true.
+   */
+  train(options: TrainOptions & TrainRunOptions): Promise<TrainSummary> {
+    if (this.native.disposed) return Promise.reject(new Error('this model has been disposed'));
+    let plan;
+    try {
+      plan = prepareTraining({ dir: this.dir, config: this.config, tokenizer: this.tokenizer }, options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    // Queued like a run: training uses the model's scratch memory too.
+    const go = () => runTraining(this, plan, options);
+    const next = this.queue.then(go, go);
+    this.queue = next.catch(() => undefined);
+    return next;
   }
 
   /** Frees the model and every session opened on it. */
