@@ -13,6 +13,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   passkey: async () => (require('./passkey') as { command: Command }).command,
   ppl: async () => (require('./ppl') as { command: Command }).command,
   longbench: async () => (require('./longbench') as { command: Command }).command,
+  train: async () => (require('./train') as { command: Command }).command,
 };
 
 function help(): string {
@@ -28,6 +29,7 @@ function help(): string {
     '  passkey    pass-key retrieval accuracy at several context lengths',
     '  ppl        perplexity of a text file, FocusLLM or native sliding-window',
     '  longbench  LongBench-format evaluation of one task',
+    '  train      train the candidate projections (FocusLLM) or all tensors (lm) into a new checkpoint',
     '',
     'Run `focusllm <command> --help` for its options.',
   ].join('\n');
