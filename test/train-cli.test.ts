@@ -1,0 +1,107 @@
+// focusllm train: a run through main() (plain progress lines without a
+// terminal, --json summary), usage errors naming the flag before any work,
+// and Ctrl-C in a real process: a resumable checkpoint, then --resume.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import t from 'tap';
+
+import { main } from '../lib/cli/main';
+import { makeRng } from '../lib/sampling';
+import { writeTinyModel } from './helpers/checkpoint';
+import { captureStdout } from './helpers/cli';
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'focusllm-train-cli-'));
+t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+const base = writeTinyModel({ seed: 4 }, path.join(root, 'base'));
+const r = makeRng(8);
+const doc = () => JSON.stringify({ ids: [1, ...Array.from({ length: 70 }, () => 3 + Math.floor(r() * 93))] });
+const data = path.join(root, 'a.jsonl');
+fs.writeFileSync(data, [doc(), doc(), JSON.stringify({ ids: [1, 5, 6] })].join('\n') + '\n');
+const data2 = path.join(root, 'b.jsonl');
+fs.writeFileSync(data2, doc() + '\n');
+const GEO = ['--window', '32', '--strides', '4,8', '--prompt-cap', '8', '--threads', '2'];
+const run = (argv: string[]) => captureStdout(() => main(['train', ...argv]));
+
+t.test('a short run: plain progress lines, data summary, --json', async (t) => {
+  const out = path.join(root, 'out1');
+  const res = await run(['--model', base, '--data', data, data2, '--out', out, ...GEO, '--steps', '3', '--batch', '2', '--lr', '1e-3', '--seed', '5', '--losses', 'both', '--json']);
+  t.equal(res.code, 0, res.stderr);
+  t.match(res.stderr, /^data: 3 documents, \d+ tokens from 2 files; 1 shorter than 32 tokens skipped\n/);
+  t.match(res.stderr, /step 1\/3 loss \S+ \(continuation \S+, repetition \S+\) lr 1\.00e-3 grad-norm/);
+  t.match(res.stderr, /step 3\/3 loss/);
+  t.notMatch(res.stderr, /\r/, 'no terminal: no carriage returns');
+  t.match(res.stderr, /trained 3 steps \(3\/3\), final loss \S+, 8 tensors \/ \d+ parameters trained/);
+  const j = JSON.parse(res.stdout);
+  t.match(j, { out, steps: 3, interrupted: false, seed: 5, data: { files: 2, documents: 3, tooShort: 1 } });
+  t.equal(j.losses.length, 3);
+  t.ok(fs.existsSync(path.join(out, 'model.safetensors')) && fs.existsSync(path.join(out, 'loss-curve.svg')));
+  // logits CLI runs the trained folder
+  const ids = path.join(root, 'ids.json');
+  fs.writeFileSync(ids, JSON.stringify([1, 5, 6, 7]));
+  const lg = await captureStdout(() => main(['logits', '--model', out, '--backend', 'cpu', '--ids', ids]));
+  t.equal(lg.code, 0, lg.stderr);
+  t.equal(JSON.parse(lg.stdout).logits[0].length, 96);
+});
+
+t.test('usage errors name the flag, before the model is loaded', async (t) => {
+  const out = path.join(root, 'never');
+  const bad = async (argv: string[], re: RegExp, code = 2) => {
+    const res = await run(argv);
+    t.equal(res.code, code, `exit ${code}: ${argv.join(' ')}`);
+    t.match(res.stderr, re);
+  };
+  await bad(['--data', data, '--out', out], /focusllm train: --model is required \(or --resume DIR to continue a run\)/);
+  await bad(['--model', base, '--out', out], /--data is required/);
+  await bad(['--model', base, '--data', data], /--out is required/);
+  await bad(['--model', base, '--data', data, '--out', out, '--params', 'all', '--loss', 'focus'], /--params "all" needs --loss "lm"/);
+  await bad(['--model', base, '--data', data, '--out', out, '--lr', '-1'], /--lr must be a number > 0, got -1/);
+  await bad(['--model', base, '--data', data, '--out', out, '--strides', '4,x'], /--strides: 'x' is not a positive integer/);
+  await bad(['--model', base, '--data', data, '--out', out, '--weight-decay', '-2'], /--weight-decay must be a number >= 0/);
+  await bad(['--model', base, '--data', data, '--out', out, '--schedule', 'step'], /--schedule must be one of linear, cosine, constant/);
+  await bad(['--model', base, '--data', data, '--out', path.join(base, 'x')], /--out: .* is inside the base checkpoint folder/);
+  await bad(['--model', base, '--data', path.join(root, 'missing.jsonl'), '--out', out], /data file .*missing\.jsonl: no such file/, 1);
+  await bad(['--model', base, '--data', data, '--out', out, '--window', '100'], /nothing to train on: none of the 3 documents .* has at least 100 tokens/, 1);
+  await bad(['--resume', root], /--resume: .* has no trainer_state\.json/);
+  await bad(['--model', path.join(root, 'nomodel'), '--data', data, '--out', out], /nomodel/, 1);
+  t.notOk(fs.existsSync(out), 'nothing was written');
+});
+
+t.test('Ctrl-C saves a resumable checkpoint; --resume finishes the run', async (t) => {
+  const out = path.join(root, 'sig');
+  const args = ['--import', 'tsx', path.join(__dirname, '..', 'lib', 'cli', 'main.ts'), 'train', '--model', base, '--data', data, '--out', out, ...GEO, '--steps', '100000', '--batch', '1', '--seed', '3'];
+  const child = spawn(process.execPath, args, { cwd: path.join(__dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (b) => (stderr += String(b)));
+  const log = path.join(out, 'train-log.jsonl');
+  // Interrupt once a few steps are logged.
+  const timer = setInterval(() => {
+    try {
+      if (fs.readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('"event":"step"')).length >= 3) {
+        clearInterval(timer);
+        child.kill('SIGINT');
+      }
+    } catch {
+      // not there yet
+    }
+  }, 20);
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  clearInterval(timer);
+  t.equal(code, 130, `exit 130 after SIGINT\n${stderr}`);
+  t.match(stderr, /interrupted at step \d+\/100000: checkpoint saved in .*; continue with: focusllm train --resume /);
+  const state = JSON.parse(fs.readFileSync(path.join(out, 'trainer_state.json'), 'utf8'));
+  t.ok(state.step >= 3 && state.step < 100000, `saved at step ${state.step}`);
+  t.equal(state.losses.length, state.step);
+  const res = await run(['--resume', out, '--steps', String(state.step + 2), '--threads', '2']);
+  t.equal(res.code, 0, res.stderr);
+  t.match(res.stderr, new RegExp(`resuming .* at step ${state.step}/${state.step + 2}`));
+  t.match(res.stderr, new RegExp(`trained 2 steps \\(${state.step + 2}/${state.step + 2}\\)`));
+  const again = await run(['--resume', out, '--lr', '0.5']);
+  t.equal(again.code, 2);
+  t.match(again.stderr, /--lr cannot change on resume/);
+  const other = await run(['--resume', out, '--model', root]);
+  t.equal(other.code, 2);
+  t.match(other.stderr, /--model .* is not the base of the run/);
+});
