@@ -8,6 +8,7 @@ import path from 'node:path';
 
 import t from 'tap';
 
+import { writeRandomModel } from '../bench/random-model';
 import { main } from '../lib/cli/main';
 import { makeRng } from '../lib/sampling';
 import { writeTinyModel } from './helpers/checkpoint';
@@ -104,4 +105,22 @@ t.test('Ctrl-C saves a resumable checkpoint; --resume finishes the run', async (
   const other = await run(['--resume', out, '--model', root]);
   t.equal(other.code, 2);
   t.match(other.stderr, /--model .* is not the base of the run/);
+});
+
+t.test("text data through the checkpoint's tokenizer; its tokenizer files travel with the output", async (t) => {
+  const tokBase = path.join(root, 'tok-base');
+  await writeRandomModel(tokBase, { tokenizer: 'llama2', hidden: 32, layers: 1, heads: 2, kvHeads: 1, candidates: ['q', 'k', 'v', 'o'], seed: 2 });
+  const sentence = 'The quick brown fox jumps over the lazy dog while the clock strikes thirteen. ';
+  const txt = path.join(root, 'story.txt');
+  fs.writeFileSync(txt, sentence.repeat(6));
+  const jsonl = path.join(root, 'records.jsonl');
+  fs.writeFileSync(jsonl, [JSON.stringify({ text: sentence.repeat(4) }), JSON.stringify({ input: sentence.repeat(3), output: 'fox' }), JSON.stringify({ text: 'short' })].join('\n'));
+  const out = path.join(root, 'tok-out');
+  const res = await run(['--model', tokBase, '--data', txt, jsonl, '--out', out, ...GEO, '--steps', '2', '--batch', '2', '--seed', '1', '--json']);
+  t.equal(res.code, 0, res.stderr);
+  t.match(JSON.parse(res.stdout), { steps: 2, data: { files: 2, records: 4, documents: 3, tooShort: 1 } });
+  for (const f of ['tokenizer.json', 'tokenizer_config.json'])
+    t.ok(fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(tokBase, f))), `${f} copied`);
+  const gen = await captureStdout(() => main(['generate', '--model', out, '--backend', 'cpu', '--prompt', 'The quick', '--max-new-tokens', '3']));
+  t.equal(gen.code, 0, gen.stderr);
 });

@@ -83,7 +83,7 @@ t.test('ids records and plain text files', async (t) => {
   t.same(d.stats, { files: 3, records: 5, documents: 3, tokens: 5 + 5 + 12, tooShort: 2, cut: 0 });
   // ids records need no tokenizer
   t.equal(loadDocuments(base([ids], { tokenizer: null })).docs.length, 2);
-  t.throws(() => loadDocuments(base([txt], { tokenizer: null })), /doc\.txt: text needs a tokenizer, but the model folder has no tokenizer\.json/);
+  t.throws(() => loadDocuments(base([txt], { tokenizer: null })), /doc\.txt: text needs a tokenizer, but the model has none \(no tokenizer\.json in its folder/);
 });
 
 t.test('bad data files and records are Errors naming the file (and line)', async (t) => {

@@ -136,9 +136,15 @@ t.test('a resumed run equals an uninterrupted one, bit for bit', async (t) => {
     seed: 11,
   };
   const a = await load(base);
-  const whole = await a.train({ ...opts, out: path.join(root, 'whole') });
+  const whole = await a.train({ ...opts, out: path.join(root, 'whole'), saveEvery: 2 });
   a.dispose();
   t.equal(whole.steps, 6);
+  const saves = fs.readFileSync(path.join(root, 'whole', 'train-log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.event === 'checkpoint');
+  t.same(saves.map((r) => r.step), [2, 4, 6], 'saveEvery 2: checkpoints at steps 2 and 4, and the last');
+  const rc = await load(base);
+  const recomputed = await rc.train({ ...opts, out: path.join(root, 'recompute'), recompute: true });
+  rc.dispose();
+  t.same(recomputed.losses, whole.losses, 'recompute: the same losses');
 
   const b = await load(base);
   const ac = new AbortController();

@@ -11,7 +11,7 @@ import { native } from '../native';
 import { loadTokenizer } from '../tokenizer/index';
 import { readState } from '../train/checkpoint';
 import type { DataStats } from '../train/data';
-import type { TrainProgress, TrainSummary } from '../train/loop';
+import { runTraining, type TrainProgress, type TrainSummary } from '../train/loop';
 import type { TrainOptions } from '../train/options';
 import { prepareTraining, type TrainPlan } from '../train/plan';
 
@@ -210,9 +210,9 @@ export const command: Command = {
     let drawn = false;
     let lastDraw = 0;
     try {
+      // The plan made above (data read once), run as model.train() runs it.
       summary = await withSigint((signal) =>
-        model.train({
-          ...opts,
+        runTraining(model, plan, {
           signal,
           onProgress: (p) => {
             if (p.phase !== 'step') return;

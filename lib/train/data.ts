@@ -82,7 +82,11 @@ class Reader {
 
   private encode(text: string, where: string, addBos: boolean): number[] {
     const tok = this.o.tokenizer;
-    if (!tok) throw new Error(`${where}: text needs a tokenizer, but the model folder has no tokenizer.json (give {"ids": [...]} records instead)`);
+    if (!tok)
+      throw new Error(
+        `${where}: text needs a tokenizer, but the model has none (no tokenizer.json in its folder, or loaded with tokenizer: false); ` +
+          'give {"ids": [...]} records instead',
+      );
     const ids = tok.encode(text, { addSpecial: addBos });
     return addBos ? this.withBos(ids) : ids;
   }
