@@ -1,4 +1,4 @@
-// npm run bench -- [--json] [--suite kernels,engine,focus,tokenizer] [--backend cpu|cuda]
+// npm run bench -- [--json] [--suite kernels,engine,focus,tokenizer,train] [--backend cpu|cuda]
 //                  [--quick] [--threads 1,2] [--lengths 4k,16k,64k]
 //
 // Kernel and engine microbenchmarks that need no model (random weights are
@@ -14,10 +14,11 @@ import { benchEngine } from './engine';
 import { benchFocus } from './focus';
 import { buildBenchTargets, runBenchProgram } from './kernels';
 import { Reporter } from './report';
+import { benchTrain } from './train';
 
 const SPEC = {
   json: { type: 'bool' as const, help: 'JSON lines instead of tables' },
-  suite: { type: 'list' as const, help: 'suites to run: kernels, engine, focus, tokenizer (cpu); kernels, e2e (cuda)' },
+  suite: { type: 'list' as const, help: 'suites to run: kernels, engine, focus, tokenizer, train (cpu); kernels, e2e (cuda)' },
   backend: { type: 'string' as const, help: 'cpu or cuda', default: 'cpu' },
   quick: { type: 'bool' as const, help: 'fewer repeats and lengths' },
   threads: { type: 'list' as const, help: 'thread counts for the engine suite', default: undefined },
@@ -42,7 +43,7 @@ async function main(argv: string[]): Promise<number> {
   const quick = Boolean(f.quick);
   const cores = os.availableParallelism?.() ?? os.cpus().length;
   const cacheDir = String(f['cache-dir']);
-  const suites = (f.suite as string[] | undefined) ?? (backend === 'cuda' ? ['kernels', 'e2e'] : ['kernels', 'engine', 'focus', 'tokenizer']);
+  const suites = (f.suite as string[] | undefined) ?? (backend === 'cuda' ? ['kernels', 'e2e'] : ['kernels', 'engine', 'focus', 'tokenizer', 'train']);
   const log = (s: string) => process.stderr.write(s + '\n');
 
   if (backend === 'cuda') {
@@ -74,6 +75,7 @@ async function main(argv: string[]): Promise<number> {
     const lengths = ((f.lengths as string[] | undefined) ?? (quick ? ['4k', '16k'] : ['4k', '16k', '64k'])).map(parseNumber);
     await benchFocus(rep, { cacheDir, lengths, threads: cores, steps: quick ? 2 : 4, backend: 'cpu' });
   }
+  if (suites.includes('train')) await benchTrain(rep, { repoRoot, cacheDir, threads: cores, quick });
   if (suites.includes('tokenizer')) {
     try {
       const mod = (await import('./tokenizer.js')) as { benchTokenizer?: (rep: Reporter, quick: boolean) => Promise<void> };

@@ -135,7 +135,8 @@ export interface NativeTrainerOptions {
    * 'candidate': the candidate projections named by config.json's
    * beacon_param (default q, k, v, o; mlp adds beacon_up/down), missing
    * tensors starting as copies of their base projections; 'all': every
-   * tensor of the checkpoint.
+   * tensor of the checkpoint the model runs with (not beacon_embed_tokens,
+   * nor candidate tensors beacon_param leaves out: they are copied as they are).
    */
   params: 'candidate' | 'all';
   /** keep only each layer's input and recompute the layer in the backward (less memory, ~1/3 more compute) */
@@ -192,6 +193,8 @@ export declare class Trainer {
   readonly params: 'candidate' | 'all';
   /** trainable tensors, in a fixed order */
   readonly tensors: NativeTrainTensor[];
+  /** params 'candidate': which candidate projections train ("q", "k", "v", "o", "mlp"), for config.json's beacon_param */
+  readonly candidateParams: string[];
   /** optimizer steps taken (restored by loadState) */
   readonly step: number;
   readonly disposed: boolean;

@@ -4,7 +4,7 @@
 // measured in the same run: the FMA peak (register-only FMA loop on every
 // thread) and the read bandwidth (a streaming sum over 256 MiB).
 //
-//   bench_cpu_matmul [--threads 1,2] [--isa best|all|generic|avx2|avx512] [--m 1,512]
+//   bench_cpu_matmul [--threads 1,2] [--isa best|all|generic|avx2|avx512] [--m 1,512] [--peak-only 1]
 //
 // One JSON object per line:
 //   {"bench":"cpu_fma_peak","isa":..,"threads":..,"gflops":..}
@@ -67,11 +67,13 @@ struct Shape {
 int main(int argc, char** argv) {
   std::vector<int> threads = {1, 2}, ms = {1, 512};
   std::string isa_arg = "best";
+  bool peak_only = false;  // --peak-only 1: the roofline lines only (for other suites' fractions)
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--threads") threads = parse_list(argv[i + 1]);
     else if (a == "--m") ms = parse_list(argv[i + 1]);
     else if (a == "--isa") isa_arg = argv[i + 1];
+    else if (a == "--peak-only") peak_only = std::string(argv[i + 1]) == "1";
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -109,6 +111,7 @@ int main(int argc, char** argv) {
       std::printf("{\"bench\":\"cpu_fma_peak\",\"machine\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"gflops\":%.1f}\n",
                   mach.c_str(), cpu::isa_name(isa), nt, peak);
       std::fflush(stdout);
+      if (peak_only) continue;
       for (DType t : dtypes)
         for (const Shape& sh : shapes) {
           const size_t bytes = size_t(sh.n) * sh.k * dtype_size(t);

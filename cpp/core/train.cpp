@@ -167,16 +167,14 @@ void Trainer::make_params() {
       if (!w->empty() && M.ck_->find(w->name)) add(w, w->name, true);
     return;
   }
-  // Candidate projections per beacon_param (default q k v o; plus mlp when the
-  // checkpoint has a candidate MLP and no beacon_param says otherwise).
+  // Candidate projections per beacon_param, default q k v o (the official
+  // recipe; a candidate MLP needs beacon_param to list "mlp").
   std::vector<std::string> keys;
   if (c.has_beacon_param) {
     for (const char* k : {"q", "k", "v", "o", "mlp"})
       if (c.beacon_listed(k)) keys.push_back(k);
   } else {
     keys = {"q", "k", "v", "o"};
-    for (const std::string& k : M.info_.candidate_present)
-      if (k == "mlp") keys.push_back("mlp");
   }
   FOCUS_CHECK(!keys.empty(), M.ck_->dir(), "/config.json: beacon_param lists no candidate projection to train");
   cand_keys_ = keys;
