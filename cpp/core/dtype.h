@@ -81,21 +81,30 @@ inline uint16_t f32_to_f16(float f) {
   return uint16_t(sign | r);
 }
 
-// Read element i of a buffer of type t as float.
+// Element i of a buffer of type t, as float, and back. The buffer need not be
+// aligned to its element type (a KV destination or a safetensors tensor may
+// start at any byte): memcpy is the defined way to access it, and compiles to
+// a plain load or store.
 inline float load_as_f32(const void* p, DType t, size_t i) {
-  switch (t) {
-    case DType::F32: return static_cast<const float*>(p)[i];
-    case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
-    default: return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
+  const char* at = static_cast<const char*>(p) + i * dtype_size(t);
+  if (t == DType::F32) {
+    float f;
+    std::memcpy(&f, at, 4);
+    return f;
   }
+  uint16_t h;
+  std::memcpy(&h, at, 2);
+  return t == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h);
 }
 
 inline void store_from_f32(void* p, DType t, size_t i, float v) {
-  switch (t) {
-    case DType::F32: static_cast<float*>(p)[i] = v; break;
-    case DType::F16: static_cast<uint16_t*>(p)[i] = f32_to_f16(v); break;
-    default: static_cast<uint16_t*>(p)[i] = f32_to_bf16(v); break;
+  char* at = static_cast<char*>(p) + i * dtype_size(t);
+  if (t == DType::F32) {
+    std::memcpy(at, &v, 4);
+    return;
   }
+  const uint16_t h = t == DType::F16 ? f32_to_f16(v) : f32_to_bf16(v);
+  std::memcpy(at, &h, 2);
 }
 
 }  // namespace focus

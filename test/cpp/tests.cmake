@@ -35,6 +35,27 @@ foreach(src ${_focus_benches})
   target_link_libraries(bench_${name} PRIVATE focusllm_testkit)
 endforeach()
 
+# Buffers at any byte offset through core/dtype.h and the reference oracle,
+# with UBSan's alignment check made fatal (where the compiler has it). It
+# lives in test/cpp/sanitize/ so the glob above does not build it plainly.
+include(CheckCXXSourceCompiles)
+set(CMAKE_REQUIRED_FLAGS "-fsanitize=alignment -fno-sanitize-recover=alignment")
+set(CMAKE_REQUIRED_LINK_OPTIONS "-fsanitize=alignment")
+check_cxx_source_compiles("int main() { return 0; }" FOCUSLLM_HAVE_UBSAN_ALIGNMENT)
+unset(CMAKE_REQUIRED_FLAGS)
+unset(CMAKE_REQUIRED_LINK_OPTIONS)
+if(FOCUSLLM_HAVE_UBSAN_ALIGNMENT)
+  add_executable(unaligned_access_test test/cpp/sanitize/unaligned_access_test.cpp
+                 test/cpp/common/reference.cpp test/cpp/common/testing.cpp)
+  target_compile_options(unaligned_access_test PRIVATE -fsanitize=alignment -fno-sanitize-recover=alignment)
+  target_link_options(unaligned_access_test PRIVATE -fsanitize=alignment)
+  target_include_directories(unaligned_access_test PRIVATE ${CMAKE_SOURCE_DIR}/cpp ${CMAKE_SOURCE_DIR}/test/cpp)
+  target_link_libraries(unaligned_access_test PRIVATE focusllm_core)
+  add_test(NAME unaligned_access_test COMMAND unaligned_access_test WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+else()
+  message(STATUS "focusllm: no -fsanitize=alignment here; unaligned_access_test is not built")
+endif()
+
 # The CUDA attention kernels, emulated on the CPU (needs only the CUDA headers).
 # It lives in test/cpp/emu/ so the *_test.cpp glob above does not link it with
 # the engine library (whose real focus::cuda::attention would clash).
