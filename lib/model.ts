@@ -7,7 +7,7 @@ import type { Model as NativeModel, NativeConfig, NativeModelInfo, NativeSeq, Ru
 import { native } from './native';
 import { generateText, type GenerateRequest } from './generate';
 import { makeNativeSampler, type NativeSampler, type SamplingOptions } from './sampling';
-import { Session, type SessionHost, type SessionOptions } from './session';
+import { runCancellable, Session, type SessionHost, type SessionOptions } from './session';
 import { loadTokenizer } from './tokenizer/index';
 import { prepareTraining, runTraining, type TrainOptions, type TrainRunOptions, type TrainSummary } from './train/index';
 import type { Tokenizer } from './tokenizer/types';
@@ -103,15 +103,21 @@ export class Model implements SessionHost {
   /**
    * A plain causal forward of `ids` (no chunking, no cache): the next-token
    * logits of the last position, or with `all` those of every position from
-   * `from` (default 0) on, (ids.length - from, vocab) row-major.
+   * `from` (default 0) on, (ids.length - from, vocab) row-major. Its cost is
+   * quadratic in ids.length; `signal` cancels it like a session call (the
+   * run stops at its next micro-batch boundary and rejects with AbortError).
    */
-  async forward(ids: ArrayLike<number>, opts: { all?: boolean; from?: number } = {}): Promise<Float32Array> {
+  async forward(
+    ids: ArrayLike<number>,
+    opts: { all?: boolean; from?: number; signal?: AbortSignal } = {},
+  ): Promise<Float32Array> {
     const x = checkIds(ids, this.config.vocabSize);
     const from = opts.from ?? 0;
     if (!Number.isInteger(from) || from < 0 || from >= x.length)
       throw new Error(`option from must be an integer in [0, ${x.length}), got ${String(opts.from)}`);
     if (opts.from !== undefined && !opts.all) throw new Error('option from needs all: true');
-    return this.run([{ tokens: Int32Array.from(x), logits: opts.all ? 2 : 1, logitsFrom: from }]);
+    const batch: NativeSeq[] = [{ tokens: Int32Array.from(x), logits: opts.all ? 2 : 1, logitsFrom: from }];
+    return runCancellable(opts.signal, (control) => this.run(batch, control));
   }
 
   /** A FocusLLM session (native mode below minChunkedLength). */

@@ -68,6 +68,25 @@ function abortError(signal: AbortSignal): Error {
   return e;
 }
 
+/**
+ * Runs `fn` with a native RunControl that `signal` cancels: an aborted signal
+ * rejects before any work, or (once the native run stopped) with AbortError.
+ */
+export async function runCancellable<T>(signal: AbortSignal | undefined, fn: (control: RunControl) => Promise<T>): Promise<T> {
+  signal?.throwIfAborted();
+  const control = new (native().RunControl)();
+  const onAbort = () => control.cancel();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await fn(control);
+  } catch (e) {
+    if (signal?.aborted) throw abortError(signal);
+    throw e;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
 export class Session {
   readonly params: FocusParams;
   readonly bosId: number;

@@ -1,5 +1,6 @@
-// AbortSignal cancels during ingest and during decoding, and frees what the
-// session allocated; progress is reported while chunks are ingested.
+// AbortSignal cancels during ingest, during decoding and during a plain
+// forward, and frees what the session allocated; progress is reported while
+// chunks are ingested.
 import fs from 'node:fs';
 
 import t from 'tap';
@@ -39,6 +40,31 @@ t.test('abort during ingest rejects with AbortError, frees the session, keeps th
   const again = await s.ingest(input.slice(0, 300));
   t.equal(again.length, 1000);
   s.dispose();
+});
+
+t.test('abort during a forward rejects with AbortError and keeps the model usable', async (t) => {
+  const model = await loadModel(dir, { backend: 'cpu', threads: 2 });
+  t.teardown(() => model.dispose());
+  const ac = new AbortController();
+  // As above: abort once the run is queued, so it stops at its first
+  // micro-batch boundary (an uncancelled 8192-token forward takes seconds).
+  const run = model.run.bind(model);
+  const controls: unknown[] = [];
+  model.run = (batch, control) => {
+    const p = run(batch, control);
+    controls.push(control);
+    ac.abort();
+    return p;
+  };
+  const t0 = performance.now();
+  await t.rejects(model.forward(input, { all: true, from: 8000, signal: ac.signal }), { name: 'AbortError' });
+  const ms = performance.now() - t0;
+  model.run = run;
+  t.equal(controls.length, 1, 'the abort came during the forward run');
+  t.ok(controls[0] !== undefined, 'the run was given a RunControl');
+  t.ok(ms < 2000, `rejected in ${ms.toFixed(0)} ms`);
+  await t.rejects(model.forward([1, 2, 3], { signal: AbortSignal.abort() }), { name: 'AbortError' }, 'an already aborted signal');
+  t.equal((await model.forward([1, 2, 3], { signal: new AbortController().signal })).length, 1000, 'the model still works');
 });
 
 t.test('an ingest reports its progress, ending with every chunk done', async (t) => {

@@ -165,7 +165,7 @@ export async function runPpl(model: Model, ids: ArrayLike<number>, opts: PplOpti
     const ta = performance.now();
     // Only the rows that score targets: those of positions p0 - 1 .. p1 - 2.
     const from = p0 - 1 - b + off;
-    const rows = await model.forward(input, { all: true, from });
+    const rows = await model.forward(input, { all: true, from, signal: opts.signal });
     scoreSeconds += (performance.now() - ta) / 1000;
     for (let p = p0; p < p1; p++) nlls.push(tokenNll(rows, x[p], (p - 1 - b + off - from) * vocab, vocab));
     windows++;
