@@ -136,6 +136,8 @@ export class Model implements SessionHost {
   /**
    * Logits rows: row 0 after all of `ids`, row i after also feeding
    * continuation[0..i-1] one token at a time (KV cache / FocusLLM steps).
+   * The `logits` command's rows, bit for bit: like it, chunk caches are
+   * float32 unless focus.cacheType says otherwise (sessions default to "auto").
    */
   async logits(
     ids: ArrayLike<number>,
@@ -144,7 +146,7 @@ export class Model implements SessionHost {
     const x = checkIds(ids, this.config.vocabSize);
     const cont = opts.continuation ? Array.from(opts.continuation) : [];
     if (cont.length) checkIds(cont, this.config.vocabSize, 'continuation');
-    const s = this.createSession({ ...opts.focus, maxSteps: cont.length });
+    const s = this.createSession({ ...opts.focus, cacheType: opts.focus?.cacheType ?? 'f32', maxSteps: cont.length });
     try {
       const rows = [await s.ingest(x, { signal: opts.signal })];
       for (const t of cont) rows.push(await s.step(t, { signal: opts.signal }));

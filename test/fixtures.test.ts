@@ -97,3 +97,25 @@ t.test('16-bit chunk caches (cacheType auto on BF16 weights) stay close and pick
     model.dispose();
   }
 });
+
+t.test('model.logits with default options gives the logits command\'s rows bit for bit (float32 caches in both)', async (t) => {
+  for (const c of cases) {
+    const o = c.options;
+    const flags = o
+      ? ['--local-window', o.local_window, '--chunk-size', o.chunk_size, '--prompt-cap', o.prompt_cap, '--min-chunked-length', o.min_chunked_length].map(String)
+      : [];
+    const file = path.join(FX, c.file);
+    const { code, stdout } = await captureStdout(() =>
+      main(['logits', '--model', path.join(FX, c.model), '--ids', file, '--continuation', file, '--backend', 'cpu', '--threads', '2', ...flags]),
+    );
+    t.equal(code, 0, `${c.file}: logits command exit code 0`);
+    const cli = (JSON.parse(stdout) as { logits: number[][] }).logits;
+    const model = await loadModel(path.join(FX, c.model), { backend: 'cpu', threads: 2 });
+    const api = await model.logits(c.ids, { continuation: c.continuation, focus: focusOf(c) });
+    model.dispose();
+    let differ = 0;
+    api.forEach((r, i) => r.forEach((x, j) => (differ += Math.fround(cli[i]?.[j] ?? NaN) === x ? 0 : 1)));
+    t.equal(api.length, cli.length, `${c.file}: as many rows`);
+    t.equal(differ, 0, `${c.file}: every logit identical (${api.length} rows)`);
+  }
+});
