@@ -96,10 +96,13 @@ Trainer::Trainer(std::shared_ptr<Model> model, bool all_params, bool recompute)
   std::lock_guard<std::mutex> lock(model_->run_mutex_);
   FOCUS_CHECK(!model_->has_trainer_, "this model already has a trainer; dispose it first");
   make_params();
+  arena_ = std::make_unique<TrainArena>(model_->backend());
   model_->has_trainer_ = true;
 }
 
 Trainer::~Trainer() {
+  pool_.reset();
+  arena_.reset();
   std::lock_guard<std::mutex> lock(model_->run_mutex_);
   model_->has_trainer_ = false;
 }

@@ -23,7 +23,10 @@
 // `recompute` only each layer's input is kept and the layer's forward runs
 // again during the backward.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "error.h"
@@ -32,25 +35,6 @@
 namespace focus {
 
 namespace {
-
-// Float32 backend memory freed at the end of an example.
-class Arena {
- public:
-  explicit Arena(Backend& be) : be_(be) {}
-  ~Arena() {
-    for (void* p : ps_) be_.dealloc(p);
-  }
-  float* take(size_t n, const char* what, bool zero = false) {
-    void* p = be_.alloc(std::max<size_t>(n, 1) * 4, what);
-    ps_.push_back(p);
-    if (zero) be_.fill_zero(p, n * 4);
-    return static_cast<float*>(p);
-  }
-
- private:
-  Backend& be_;
-  std::vector<void*> ps_;
-};
 
 // One layer's weights as a row set sees them (base or candidate projections).
 struct LayerView {
@@ -113,12 +97,13 @@ struct Trainer::Graph {
   Backend& be;
   const ModelConfig& c;
   const int dim, qd, kvd, inter, hd;
-  Arena arena;
+  TrainArena& arena;
   AttnArgs shape;
 
   explicit Graph(Trainer& t)
       : T(t), M(*t.model_), be(M.backend()), c(M.config()), dim(c.hidden_size), qd(c.q_dim()), kvd(c.kv_dim()),
-        inter(c.intermediate_size), hd(c.head_dim), arena(be) {
+        inter(c.intermediate_size), hd(c.head_dim), arena(*t.arena_) {
+    arena.reset();
     shape.n_heads = c.n_heads;
     shape.n_kv_heads = c.n_kv_heads;
     shape.head_dim = hd;
@@ -364,11 +349,26 @@ struct Trainer::Graph {
     R.src.push_back({});
     R.total_keys = N;
     Run r = forward(R, ctl);
+    mark("lm forward");
     float* dx = arena.take(size_t(N) * dim, "training gradients", true);
     std::vector<float> w(size_t(N - 1), e.weight / float(N - 1));
     const double loss = head(r.x, dx, 0, N - 1, e.ids.data() + 1, w.data()) / double(N - 1);
+    mark("lm head + loss");
     backward(R, r, dx, ctl);
+    mark("lm backward");
     return loss;
+  }
+
+  // FOCUSLLM_TRAIN_PROFILE=1: each phase's wall time on stderr.
+  const bool profile = std::getenv("FOCUSLLM_TRAIN_PROFILE") != nullptr;
+  std::chrono::steady_clock::time_point t_last = std::chrono::steady_clock::now();
+  void mark(const char* phase) {
+    if (!profile) return;
+    be.sync();
+    const auto now = std::chrono::steady_clock::now();
+    std::fprintf(stderr, "train profile: %-22s %9.2f ms\n", phase,
+                 std::chrono::duration<double, std::milli>(now - t_last).count());
+    t_last = now;
   }
 
   double focus(const TrainExample& e, RunControl* ctl) {
@@ -387,7 +387,15 @@ struct Trainer::Graph {
     const int np = int(P.size());
 
     // 1. chunks (constants): chunk ++ P[:-1] into a float32 pool
-    KvPool pool(M.backend_ptr(), c, std::max(k, 1), e.chunk + np, DType::F32);
+    // The chunks' caches: the trainer's pool, grown when this example needs more.
+    if (!T.pool_ || T.pool_->n_slot() < k || T.pool_->capacity() < e.chunk + np) {
+      const int slots = std::max({k, 1, T.pool_ ? T.pool_->n_slot() : 0});
+      const int cap = std::max(e.chunk + np, T.pool_ ? T.pool_->capacity() : 0);
+      T.pool_.reset();
+      T.pool_ = std::make_unique<KvPool>(M.backend_ptr(), c, slots, cap, DType::F32);
+    }
+    KvPool& pool = *T.pool_;
+    std::fill(pool.length.begin(), pool.length.end(), 0);
     std::vector<SeqRun> runs(static_cast<size_t>(k));
     for (int i = 0; i < k; ++i) {
       SeqRun& sr = runs[size_t(i)];
@@ -400,6 +408,7 @@ struct Trainer::Graph {
       if (ctl && ctl->cancel.load()) throw Cancelled();
       M.run(runs);  // (not ctl: its counters count examples' tokens here)
     }
+    mark("chunks (inference)");
 
     // 2. candidate rows
     RowSet Cr;
@@ -425,6 +434,7 @@ struct Trainer::Graph {
     Cr.cand_v = arena.take(ckv, "candidate KVs");
     Run rc;
     if (k > 0) rc = forward(Cr, ctl);
+    mark("candidates forward");
 
     // 3. local sequence over the candidates
     RowSet Lr;
@@ -444,10 +454,12 @@ struct Trainer::Graph {
     Lr.d_prefix_k = dck;
     Lr.d_prefix_v = dcv;
     Run rl = forward(Lr, ctl);
+    mark("local forward");
     float* dx = arena.take(size_t(Lr.n) * dim, "training gradients", true);
     const int32_t target = x[size_t(e.s + e.l)];
     const double loss = head(rl.x, dx, Lr.n - 1, 1, &target, &e.weight);
     backward(Lr, rl, dx, ctl);
+    mark("local backward");
 
     // 4. candidate rows, backward: only through the KVs the local rows read
     if (k > 0) {
@@ -456,6 +468,7 @@ struct Trainer::Graph {
       float* dxc = arena.take(size_t(k) * dim, "training gradients", true);
       backward(Cr, rc, dxc, ctl);
     }
+    mark("candidates backward");
     return loss;
   }
 };
@@ -491,6 +504,7 @@ void Trainer::validate(const std::vector<TrainExample>& ex) const {
 }
 
 std::vector<double> Trainer::accumulate(const std::vector<TrainExample>& ex, RunControl* ctl) {
+  model_->check_files();  // frozen weights are read from the memory maps (see MappedFile)
   validate(ex);
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<double> losses;

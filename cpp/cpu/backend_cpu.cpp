@@ -1,5 +1,7 @@
 // The CPU backend: host memory, float32 activations, weights read in place
 // from the memory-mapped checkpoint.
+#include <sys/mman.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -56,7 +58,20 @@ class CpuBackend final : public Backend {
       throw OutOfMemory(str("out of memory: ", what, " needs ", format_bytes(bytes), " (", bytes, " bytes) but only ",
                             format_bytes(avail), " are available"),
                         bytes, avail);
-    void* p = std::aligned_alloc(64, (bytes + 63) & ~size_t(63));
+    // Big buffers (KV pools, workspaces, training activations) are 2 MiB
+    // aligned and asked to use transparent huge pages: on the VMs this was
+    // measured on, first touch of fresh 4 KiB pages runs at 0.3 GB/s, of
+    // huge pages at 4-12 GB/s.
+    constexpr size_t kHuge = size_t(2) << 20;
+    void* p;
+    if (bytes >= 2 * kHuge) {
+      p = std::aligned_alloc(kHuge, (bytes + kHuge - 1) & ~(kHuge - 1));
+#ifdef MADV_HUGEPAGE
+      if (p) ::madvise(p, (bytes + kHuge - 1) & ~(kHuge - 1), MADV_HUGEPAGE);
+#endif
+    } else {
+      p = std::aligned_alloc(64, (bytes + 63) & ~size_t(63));
+    }
     if (!p)
       throw OutOfMemory(str("out of memory: ", what, " needs ", format_bytes(bytes), " (", bytes, " bytes)"), bytes,
                         avail);
