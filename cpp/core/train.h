@@ -45,6 +45,15 @@ class TrainArena {
     }
     used_ = 0;
   }
+  // Makes the block hold at least `bytes` before an example starts, so that
+  // an example that cannot fit fails before any work (OutOfMemory names the
+  // bytes) and the allocations of the example never fault in fresh pages.
+  void reserve(size_t bytes) {
+    if (block_ && size_ >= bytes) return;
+    release();
+    size_ = bytes;
+    block_ = static_cast<char*>(be_.alloc(size_, "training activations"));
+  }
   float* take(size_t n, const char* what, bool zero = false) {
     const size_t bytes = (std::max<size_t>(n, 1) * 4 + 63) & ~size_t(63);
     void* p;

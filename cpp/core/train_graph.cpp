@@ -103,7 +103,6 @@ struct Trainer::Graph {
   explicit Graph(Trainer& t)
       : T(t), M(*t.model_), be(M.backend()), c(M.config()), dim(c.hidden_size), qd(c.q_dim()), kvd(c.kv_dim()),
         inter(c.intermediate_size), hd(c.head_dim), arena(*t.arena_) {
-    arena.reset();
     shape.n_heads = c.n_heads;
     shape.n_kv_heads = c.n_kv_heads;
     shape.head_dim = hd;
@@ -359,6 +358,33 @@ struct Trainer::Graph {
     return loss;
   }
 
+  // Arena bytes a row set's forward + backward takes (the take() calls of
+  // forward(), backward() and the caller's dx), 64 bytes of alignment each.
+  size_t rowset_bytes(int n, int64_t keys, int n_prefix) const {
+    const size_t N = size_t(n), K = size_t(keys), L = size_t(c.n_layers), a = 64;
+    size_t f = 0;
+    f += N * dim + N * hd + size_t(std::max(n_prefix, 1)) * hd + 2 * K * kvd;      // x, tables, K, V
+    f += T.recompute_ ? L * N * dim + acts_floats(n) : L * acts_floats(n);          // activations
+    f += 2 * N * dim + 2 * N * qd + 2 * N * kvd + 3 * N * inter + 2 * K * kvd;     // backward scratch
+    f += (T.recompute_ ? N * dim : 0) + N * dim;                                    // xtmp, dx
+    return f * 4 + 20 * a;
+  }
+  size_t head_bytes(int nr) const {
+    const size_t m = size_t(std::min(nr, 256));
+    return (2 * m * dim + m * size_t(c.vocab_size)) * 4 + 3 * 64;
+  }
+  size_t example_bytes(const TrainExample& e) const {
+    const int N = int(e.ids.size());
+    if (e.kind == TrainExample::Kind::Lm) return rowset_bytes(N, N, 0) + head_bytes(N - 1);
+    const int mem = e.repetition ? N : e.s;
+    const int k = (mem + e.chunk - 1) / e.chunk;
+    const int local = e.l + 1;  // withBos may add one
+    const int prompt = std::min({e.prompt_cap, e.chunk, e.l}) + 1;
+    const size_t ckv = size_t(c.n_layers) * std::max(k, 1) * kvd;
+    return 4 * ckv * 4 + 4 * 64 + rowset_bytes(k, int64_t(mem) + int64_t(k) * prompt, 0) +
+           rowset_bytes(local, k + local, k) + head_bytes(1);
+  }
+
   // FOCUSLLM_TRAIN_PROFILE=1: each phase's wall time on stderr.
   const bool profile = std::getenv("FOCUSLLM_TRAIN_PROFILE") != nullptr;
   std::chrono::steady_clock::time_point t_last = std::chrono::steady_clock::now();
@@ -511,6 +537,8 @@ std::vector<double> Trainer::accumulate(const std::vector<TrainExample>& ex, Run
   for (const TrainExample& e : ex) {
     if (ctl && ctl->cancel.load()) throw Cancelled();
     Graph G(*this);
+    arena_->reset();
+    arena_->reserve(G.example_bytes(e));
     losses.push_back(e.kind == TrainExample::Kind::Lm ? G.lm(e, ctl) : G.focus(e, ctl));
     if (ctl) ctl->tokens_done += int64_t(e.ids.size());
   }
