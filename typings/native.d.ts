@@ -35,8 +35,17 @@ export interface NativeModelInfo {
   fileBytes: number;
   /** bytes the backend holds for weights (0 on the CPU: they stay memory-mapped) */
   backendWeightBytes: number;
-  /** which candidate projections the checkpoint has: of "q", "k", "v", "o", "mlp" */
+  /**
+   * which candidate projections the checkpoint has, in every layer: of "q", "k", "v", "o", "mlp"
+   * (a projection present in some layers only does not load)
+   */
   candidateProjections: string[];
+  /**
+   * tensors of the checkpoint that the model does not read, sorted (known unused ones, such as
+   * model.beacon_embed_tokens.weight, excepted): candidates beacon_param leaves out, a lm_head
+   * with tied embeddings, or names the loader does not know (a misspelt tensor)
+   */
+  unusedTensors: string[];
   /** activation / candidate KV storage type of the backend */
   actDtype: NativeDtype;
   maxBatchTokens: number;
@@ -204,6 +213,12 @@ export declare class Trainer {
    * with each example's (unweighted) loss. Validates every example first.
    */
   accumulate(examples: NativeTrainExample[], control?: RunControl): Promise<Float64Array>;
+  /**
+   * Scratch bytes one example needs (activations, gradients, the chunks'
+   * float32 caches), reserved before it runs; on top of the model and 16
+   * bytes per trainable element (master weight, gradient, two moments).
+   */
+  exampleBytes(example: NativeTrainExample): number;
   /** zeroes the gradient buffers */
   zeroGrad(): void;
   /** global L2 norm of the accumulated gradients (before gradScale) */

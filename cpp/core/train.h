@@ -126,6 +126,9 @@ class Trainer {
   // Forward + backward of every example; gradients (times weight) accumulate.
   // Returns each example's loss. ctl: cancellation between examples and layers.
   std::vector<double> accumulate(const std::vector<TrainExample>& ex, RunControl* ctl = nullptr);
+  // Scratch bytes one example needs (activations, gradients, the chunks' caches), beyond the
+  // model, the master weights, gradients and optimizer state (4 floats per trainable element).
+  size_t example_bytes(const TrainExample& e) const;
   void zero_grad();
   double grad_norm() const;
   void adamw(const AdamWStep& s);  // s.t is set from the step counter

@@ -529,6 +529,19 @@ void Trainer::validate(const std::vector<TrainExample>& ex) const {
   }
 }
 
+size_t Trainer::example_bytes(const TrainExample& e) const {
+  validate({e});
+  Graph G(const_cast<Trainer&>(*this));
+  size_t pool = 0;
+  if (e.kind == TrainExample::Kind::Focus) {
+    const int mem = e.repetition ? int(e.ids.size()) : e.s;
+    const int k = (mem + e.chunk - 1) / e.chunk;
+    pool = KvPool::bytes_needed(model_->config(), std::max(k, 1), e.chunk + std::min({e.prompt_cap, e.chunk, e.l}) + 1,
+                                DType::F32);
+  }
+  return G.example_bytes(e) + pool;
+}
+
 std::vector<double> Trainer::accumulate(const std::vector<TrainExample>& ex, RunControl* ctl) {
   model_->check_files();  // frozen weights are read from the memory maps (see MappedFile)
   validate(ex);

@@ -23,6 +23,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
          InstanceMethod("getGradient", &TrainerWrap::GetGradient), InstanceMethod("getWeight", &TrainerWrap::GetWeight),
          InstanceMethod("saveWeights", &TrainerWrap::SaveWeights), InstanceMethod("saveState", &TrainerWrap::SaveState),
          InstanceMethod("loadState", &TrainerWrap::LoadState), InstanceMethod("dispose", &TrainerWrap::Dispose),
+         InstanceMethod("exampleBytes", &TrainerWrap::ExampleBytes),
          InstanceAccessor("step", &TrainerWrap::Step, nullptr),
          InstanceAccessor("disposed", &TrainerWrap::Disposed, nullptr)});
     data(env).trainer = Napi::Persistent(f);
@@ -45,6 +46,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     return t;
   }
   Napi::Value Accumulate(const Napi::CallbackInfo& info);
+  Napi::Value ExampleBytes(const Napi::CallbackInfo& info);
   Napi::Value ApplyAdamW(const Napi::CallbackInfo& info);
   Napi::Value ZeroGrad(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&]() -> Napi::Value {
@@ -133,6 +135,34 @@ int int_field(const Napi::Object& o, const char* key, const std::string& where, 
   return int(d);
 }
 
+// One example from JS (NativeTrainExample); errors name the example and field.
+TrainExample parse_example(const Napi::Value& item, const std::string& where) {
+  TrainExample e;
+  if (!item.IsObject()) throw Error(where + "not an object");
+  Napi::Object o = item.As<Napi::Object>();
+  Napi::Value kind = o.Get("kind");
+  const std::string k = kind.IsString() ? kind.As<Napi::String>().Utf8Value() : "";
+  if (k != "focus" && k != "lm") throw Error(where + "kind must be 'focus' or 'lm'");
+  e.kind = k == "lm" ? TrainExample::Kind::Lm : TrainExample::Kind::Focus;
+  Napi::Value ids = o.Get("ids");
+  if (!ids.IsTypedArray() || ids.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    throw Error(where + "ids must be an Int32Array");
+  Napi::Int32Array ia = ids.As<Napi::Int32Array>();
+  e.ids.assign(ia.Data(), ia.Data() + ia.ElementLength());
+  e.weight = float(num_field(o, "weight", where, false, 1.0));
+  if (e.kind == TrainExample::Kind::Focus) {
+    Napi::Value loss = o.Get("loss");
+    const std::string l = loss.IsString() ? loss.As<Napi::String>().Utf8Value() : "";
+    if (l != "continuation" && l != "repetition") throw Error(where + "loss must be 'continuation' or 'repetition'");
+    e.repetition = l == "repetition";
+    e.s = int_field(o, "localStart", where, true, 0);
+    e.l = int_field(o, "localSize", where, true, 0);
+    e.chunk = int_field(o, "chunkSize", where, true, 0);
+    e.prompt_cap = int_field(o, "promptCap", where, false, 512);
+  }
+  return e;
+}
+
 }  // namespace
 
 // accumulate(examples, control?)
@@ -143,33 +173,7 @@ Napi::Value TrainerWrap::Accumulate(const Napi::CallbackInfo& info) {
     if (info.Length() < 1 || !info[0].IsArray()) throw Error("accumulate(examples) expects an array of examples");
     Napi::Array arr = info[0].As<Napi::Array>();
     std::vector<TrainExample> ex(arr.Length());
-    for (uint32_t i = 0; i < arr.Length(); ++i) {
-      const std::string where = str("example ", i, ": ");
-      Napi::Value item = arr.Get(i);
-      if (!item.IsObject()) throw Error(where + "not an object");
-      Napi::Object o = item.As<Napi::Object>();
-      TrainExample& e = ex[i];
-      Napi::Value kind = o.Get("kind");
-      const std::string k = kind.IsString() ? kind.As<Napi::String>().Utf8Value() : "";
-      if (k != "focus" && k != "lm") throw Error(where + "kind must be 'focus' or 'lm'");
-      e.kind = k == "lm" ? TrainExample::Kind::Lm : TrainExample::Kind::Focus;
-      Napi::Value ids = o.Get("ids");
-      if (!ids.IsTypedArray() || ids.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
-        throw Error(where + "ids must be an Int32Array");
-      Napi::Int32Array ia = ids.As<Napi::Int32Array>();
-      e.ids.assign(ia.Data(), ia.Data() + ia.ElementLength());
-      e.weight = float(num_field(o, "weight", where, false, 1.0));
-      if (e.kind == TrainExample::Kind::Focus) {
-        Napi::Value loss = o.Get("loss");
-        const std::string l = loss.IsString() ? loss.As<Napi::String>().Utf8Value() : "";
-        if (l != "continuation" && l != "repetition") throw Error(where + "loss must be 'continuation' or 'repetition'");
-        e.repetition = l == "repetition";
-        e.s = int_field(o, "localStart", where, true, 0);
-        e.l = int_field(o, "localSize", where, true, 0);
-        e.chunk = int_field(o, "chunkSize", where, true, 0);
-        e.prompt_cap = int_field(o, "promptCap", where, false, 512);
-      }
-    }
+    for (uint32_t i = 0; i < arr.Length(); ++i) ex[i] = parse_example(arr.Get(i), str("example ", i, ": "));
     t->validate(ex);  // errors before any work, synchronously
     std::shared_ptr<RunControl> ctl = info.Length() > 1 ? run_control_arg(env, info[1], "accumulate: control") : nullptr;
     auto exs = std::make_shared<std::vector<TrainExample>>(std::move(ex));
@@ -178,6 +182,15 @@ Napi::Value TrainerWrap::Accumulate(const Napi::CallbackInfo& info) {
     Napi::Promise p = aw->promise();
     aw->Queue();
     return p;
+  });
+}
+
+// exampleBytes(example)
+Napi::Value TrainerWrap::ExampleBytes(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    auto t = get();
+    if (info.Length() < 1) throw Error("exampleBytes(example) expects an example");
+    return Napi::Number::New(info.Env(), double(t->example_bytes(parse_example(info[0], "example: "))));
   });
 }
 
