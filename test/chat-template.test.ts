@@ -5,7 +5,11 @@ import path from 'node:path';
 
 import t from 'tap';
 
+import { main } from '../lib/cli/main';
+import { ChatRenderer, DEFAULT_RENDER_LIMITS, parseChatTemplates } from '../lib/tokenizer/chat';
 import { loadTokenizer, type Tokenizer } from '../lib/tokenizer/index';
+import { captureStdout } from './helpers/cli';
+import { writeTinyModel } from './helpers/checkpoint';
 import { LENML_LLAMA2, LENML_LLAMA3 } from './fixtures-text/meta-llama2';
 
 const fixtures = path.join(__dirname, 'fixtures-text');
@@ -135,4 +139,66 @@ t.test('chat_template of the wrong type is an error naming the file', async (t) 
   await t.rejects(loadTokenizer(dir), /tokenizer_config\.json: chat_template must be a string or a list/);
   fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ chat_template: [{ name: 'default' }] }));
   await t.rejects(loadTokenizer(dir), /tokenizer_config\.json: chat_template\[0\] must be/);
+});
+
+t.test('a template that would explode ends in an Error naming the file, within seconds', async (t) => {
+  const explode = async (name: string, template: string, want: RegExp, content = 'Hi') => {
+    const tok = await folder(name, LENML_LLAMA2, { 'tokenizer_config.json': JSON.stringify({ bos_token: '<s>', chat_template: template }) });
+    const t0 = performance.now();
+    t.throws(() => tok.applyChatTemplate([{ role: 'user', content }]), want, name);
+    const s = (performance.now() - t0) / 1000;
+    t.ok(s < 3, `${name}: stopped after ${s.toFixed(2)} s`);
+  };
+  // This one once took the JS heap to 4.8 GB and the process down with SIGABRT.
+  await explode(
+    'range',
+    '{% for i in range(100000000) %}x{% endfor %}',
+    /tokenizer_config\.json chat_template: rendering stopped: range\(\) of 100000000 items is over the limit/,
+  );
+  await explode(
+    'string-doubling',
+    "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+    /tokenizer_config\.json chat_template: rendering stopped: a string of \d+ characters is over the limit/,
+  );
+  await explode(
+    'list-doubling',
+    '{% set ns = namespace(a=[1]) %}{% for i in range(64) %}{% set ns.a = ns.a + ns.a %}{% endfor %}{{ ns.a | length }}',
+    /tokenizer_config\.json chat_template: rendering stopped: a list of \d+ items is over the limit/,
+  );
+  // Each value within bounds, but made over and over.
+  await explode(
+    'churn',
+    '{% for i in range(100000) %}{% set x = messages[0].content ~ messages[0].content %}{% endfor %}',
+    /tokenizer_config\.json chat_template: rendering stopped: its expressions made too much text and lists in all/,
+    'x'.repeat(100_000),
+  );
+  // Still usable afterwards, and the limits scale with the input: a 4 MB document renders.
+  const tok = await folder('after', LENML_LLAMA2, { 'tokenizer_config.json': fixture('llama2-chat', 'tokenizer_config.json') });
+  const doc = 'word '.repeat(800_000);
+  t.equal(tok.applyChatTemplate([{ role: 'user', content: doc }]), `<s>[INST] ${doc.trim()} [/INST]`);
+});
+
+t.test('a template that runs too long ends in an Error', async (t) => {
+  // Loops with empty bodies make nothing, so only the clock stops them.
+  const tpl = parseChatTemplates('{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}', '/m/tokenizer_config.json');
+  const r = new ChatRenderer(tpl, {}, { ...DEFAULT_RENDER_LIMITS, seconds: 0.3 });
+  const t0 = performance.now();
+  t.throws(() => r.render([{ role: 'user', content: 'Hi' }]), /\/m\/tokenizer_config\.json chat_template: rendering stopped: it ran longer than 0\.3 s/);
+  t.ok(performance.now() - t0 < 2000, 'stopped soon after the limit');
+  t.equal(DEFAULT_RENDER_LIMITS.seconds, 5, 'the default limit');
+});
+
+t.test('generate --chat with an exploding template: an error naming tokenizer_config.json, exit code 1', async (t) => {
+  const dir = writeTinyModel({ vocab: 32000, hidden: 16, inter: 16, layers: 1, heads: 2, kvHeads: 1 });
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.copyFileSync(path.join(LENML_LLAMA2, 'tokenizer.json'), path.join(dir, 'tokenizer.json'));
+  fs.writeFileSync(
+    path.join(dir, 'tokenizer_config.json'),
+    JSON.stringify({ bos_token: '<s>', eos_token: '</s>', chat_template: '{% for i in range(100000000) %}{{ i }}{% endfor %}' }),
+  );
+  const { code, stderr } = await captureStdout(() =>
+    main(['generate', '--model', dir, '--backend', 'cpu', '--threads', '1', '--prompt', 'Hi', '--chat', '--max-new-tokens', '2']),
+  );
+  t.equal(code, 1);
+  t.match(stderr, /^focusllm generate: .*tokenizer_config\.json chat_template: rendering stopped: range\(\) of 100000000 items/);
 });

@@ -5,7 +5,18 @@ import type { Template as JinjaTemplate } from '@huggingface/jinja' with { 'reso
 import type { ChatMessage } from './types';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const jinja = require('@huggingface/jinja') as { Template: typeof JinjaTemplate };
+const jinja = require('@huggingface/jinja') as {
+  Template: typeof JinjaTemplate;
+  Environment: new () => { set(name: string, value: unknown): unknown };
+  Interpreter: { prototype: InterpreterInternals };
+};
+
+/** The parts of @huggingface/jinja's Interpreter a render budget hooks into. */
+interface InterpreterInternals {
+  global: { variables: Map<string, unknown> };
+  run(program: unknown): unknown;
+  evaluate(node: { type: string; property?: { type: string } }, env: unknown): { value: unknown };
+}
 
 export interface ChatTemplates {
   /** where the templates were read from (for error messages) */
@@ -40,12 +51,110 @@ export interface TemplateTokens {
   pad_token?: string;
 }
 
+/**
+ * What one render may spend. A chat template is code that came with a
+ * checkpoint, rendered synchronously: `{% for i in range(10**9) %}` must end
+ * in an Error, not in an exhausted heap or a hung process.
+ */
+export interface RenderLimits {
+  /** wall-clock seconds (default 5) */
+  seconds: number;
+  /** the longest string (characters) or list (items) any expression may make, beyond 8x the input's characters (default 1 Mi) */
+  size: number;
+  /** all expressions together may make this many times `size`, a list item counting as 8 characters (default 16) */
+  workFactor: number;
+}
+
+export const DEFAULT_RENDER_LIMITS: RenderLimits = { seconds: 5, size: 1 << 20, workFactor: 16 };
+
+class RenderLimitError extends Error {}
+
+/** The running render's budget; null outside a render (the hooks then do nothing). */
+let budget: { deadline: number; seconds: number; size: number; work: number } | null = null;
+
+/** Charges a string of n characters or a list of n items (8 characters each) to the budget. */
+function spend(n: number, list: boolean, what: string): void {
+  const b = budget!;
+  const limit = list ? Math.floor(b.size / 8) : b.size;
+  if (n > limit) throw new RenderLimitError(`${what} of ${n} ${list ? 'items' : 'characters'} is over the limit of ${limit}`);
+  b.work -= list ? 8 * n : n;
+  if (b.work < 0) throw new RenderLimitError('its expressions made too much text and lists in all (a runaway loop?)');
+}
+
+function sizeOf(v: unknown): number {
+  if (typeof v === 'string' || Array.isArray(v)) return v.length;
+  return v instanceof Map ? v.size : 0;
+}
+
+/** range() as @huggingface/jinja has it, but sized before it allocates. */
+function boundedRange(start: number, stop?: number, step = 1): number[] {
+  if (stop === undefined) {
+    stop = start;
+    start = 0;
+  }
+  if (step === 0) throw new Error('range() step must not be zero');
+  const count = Math.max(0, Math.ceil((stop - start) / step));
+  if (budget && !Number.isNaN(count)) spend(count, true, 'range()');
+  const out: number[] = [];
+  if (step > 0) for (let i = start; i < stop; i += step) out.push(i);
+  else for (let i = start; i > stop; i += step) out.push(i);
+  return out;
+}
+
+// Hooks on the library's interpreter, inert unless a budget is set: every
+// expression checks the clock, and what it makes (strings, lists) is charged
+// to the budget. Lookups (a variable, an item) make nothing and are free.
+let hooked = false;
+function hookInterpreter(): void {
+  if (hooked) return;
+  hooked = true;
+  const proto = jinja.Interpreter.prototype;
+  const rangeValue = new jinja.Environment().set('range', boundedRange);
+  const run = proto.run;
+  proto.run = function (this: InterpreterInternals, program: unknown) {
+    if (budget) this.global.variables.set('range', rangeValue);
+    return run.call(this, program);
+  };
+  const evaluate = proto.evaluate;
+  proto.evaluate = function (this: InterpreterInternals, node, env) {
+    const b = budget;
+    if (!b || !node) return evaluate.call(this, node, env);
+    // (Every time: a loop with an empty body runs many iterations between two expressions.)
+    if (Date.now() > b.deadline) throw new RenderLimitError(`it ran longer than ${b.seconds} s`);
+    const v = evaluate.call(this, node, env);
+    const lookup = node.type === 'Identifier' || (node.type === 'MemberExpression' && node.property?.type !== 'SliceExpression');
+    if (!lookup) {
+      const n = sizeOf(v.value);
+      if (n > 0) spend(n, typeof v.value !== 'string', typeof v.value === 'string' ? 'a string' : Array.isArray(v.value) ? 'a list' : 'a mapping');
+    }
+    return v;
+  };
+}
+
+/** Renders `tpl` under `limits`, `inputChars` being the size of what it is given. */
+function renderBounded(tpl: JinjaTemplate, items: Record<string, unknown>, inputChars: number, limits: RenderLimits): string {
+  hookInterpreter();
+  const size = limits.size + 8 * inputChars;
+  budget = { deadline: Date.now() + limits.seconds * 1000, seconds: limits.seconds, size, work: size * limits.workFactor };
+  try {
+    return tpl.render(items);
+  } catch (e) {
+    if (e instanceof RenderLimitError) throw new Error(`rendering stopped: ${e.message}`);
+    // The heap or the stack ran short inside the library.
+    if (e instanceof RangeError) throw new Error(`rendering failed: ${e.message}`);
+    throw e;
+  } finally {
+    budget = null;
+  }
+}
+
 export class ChatRenderer {
   private readonly compiled = new Map<string, JinjaTemplate>();
 
   constructor(
     private readonly templates: ChatTemplates | null,
     private readonly tokens: TemplateTokens,
+    private readonly limits: RenderLimits = DEFAULT_RENDER_LIMITS,
   ) {}
 
   get hasDefault(): boolean {
@@ -77,14 +186,18 @@ export class ChatRenderer {
       }
       this.compiled.set(name, tpl);
     }
+    let inputChars = 0;
+    for (const m of messages) inputChars += m.role.length + m.content.length;
+    for (const v of Object.values(this.tokens)) inputChars += typeof v === 'string' ? v.length : 0;
     try {
-      return tpl.render({
+      const items = {
         // copies: the template must not see (or change) the caller's objects
         messages: messages.map((m) => ({ ...m })),
         ...this.tokens,
         add_generation_prompt: opts.addGenerationPrompt ?? false,
         // raise_exception(message) is built into @huggingface/jinja: it throws Error(message)
-      });
+      };
+      return renderBounded(tpl, items, inputChars, this.limits);
     } catch (e) {
       throw new Error(`${where}: ${(e as Error).message}`);
     }

@@ -33,7 +33,9 @@ export interface Tokenizer {
   /**
    * Renders messages with the checkpoint's chat template ("default", or the named
    * one); throws when it has none. The text already holds the template's special
-   * tokens (BOS...): encode it with { addSpecial: false }.
+   * tokens (BOS...): encode it with { addSpecial: false }. A render that runs
+   * past its limits (5 s; strings or lists far larger than the messages) throws
+   * an Error naming the template's file (lib/tokenizer/chat.ts RenderLimits).
    */
   applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean; template?: string }): string;
 }
