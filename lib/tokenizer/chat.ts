@@ -59,7 +59,7 @@ export interface TemplateTokens {
 export interface RenderLimits {
   /** wall-clock seconds (default 5) */
   seconds: number;
-  /** the longest string (characters) or list (items) any expression may make, beyond 8x the input's characters (default 1 Mi) */
+  /** characters of the longest string any expression may make, beyond 8x the input's (default 1 Mi); a list may hold an eighth as many items */
   size: number;
   /** all expressions together may make this many times `size`, a list item counting as 8 characters (default 16) */
   workFactor: number;
