@@ -1,4 +1,5 @@
-// A small JSON reader for config.json, safetensors headers and index files.
+// A small strict JSON (RFC 8259) reader for config.json, safetensors headers
+// and index files.
 // Numbers are kept as double and as their source text, so that 64-bit offsets
 // above 2^53 are still read exactly.
 #pragma once
@@ -49,7 +50,14 @@ class Json {
   friend class JsonParser;
 };
 
-// Reads a whole file into a string; throws naming the path.
-std::string read_text_file(const std::string& path);
+// Largest JSON file read (config.json, index files): the safetensors header
+// limit. Real ones weigh kilobytes; /dev/zero or a runaway file must not be
+// read without end.
+constexpr size_t kMaxJsonFileBytes = 100u * 1000 * 1000;
+
+// Reads a whole regular file into a string; throws naming the path when it
+// cannot be opened, is not a regular file (a FIFO would block forever, a
+// device never ends) or is larger than max_bytes.
+std::string read_text_file(const std::string& path, size_t max_bytes = kMaxJsonFileBytes);
 
 }  // namespace focus
