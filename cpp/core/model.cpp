@@ -191,6 +191,8 @@ void Model::load_weights(const Checkpoint& ck) {
   info_.file_bytes = ck.total_bytes();
 }
 
+void Model::check_files() const { ck_->check_unchanged(); }
+
 Model::Model(const std::string& dir, std::shared_ptr<Backend> be, const ModelOptions& opts) : be_(std::move(be)) {
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) throw Error(str(dir, ": no such model folder"));

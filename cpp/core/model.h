@@ -152,6 +152,10 @@ class Model {
   Backend& backend() { return *be_; }
   std::shared_ptr<Backend> backend_ptr() { return be_; }
   int max_batch_tokens() const { return max_batch_tokens_; }
+  // Throws naming the file when a checkpoint file was modified in place since
+  // load (see MappedFile): run() calls it before and after each run, as
+  // the CPU backend reads the weights from the memory maps.
+  void check_files() const;
 
   // Runs every sequence of the batch: embeddings, all layers, logits. Caches
   // grow by the tokens run (the candidate excepted); candidate KVs are

@@ -164,6 +164,14 @@ std::vector<int32_t> Model::run_sample(const std::vector<SeqRun>& batch, const S
 void Model::run_impl(const std::vector<SeqRun>& batch, RunControl* ctl, Output& out) {
   std::lock_guard<std::mutex> lock(run_mutex_);
   validate(batch);
+  // A checkpoint truncated in place would raise SIGBUS on the first read of a
+  // lost page, and one rewritten in place would give other logits: refuse to
+  // run on it (an fstat per file, microseconds). A change during the run is
+  // caught by the second check below, after the fact; a truncation during
+  // the run can still kill the process, which only a copy of the weights
+  // (memory, load time) would prevent: the rule is not to modify checkpoint
+  // files in place while a model uses them.
+  check_files();
   const int B = max_batch_tokens_;
   // Split: a sequence with a cache may be cut into pieces of at most B tokens
   // (each piece appends to the cache before the next runs); one without a
@@ -205,6 +213,7 @@ void Model::run_impl(const std::vector<SeqRun>& batch, RunControl* ctl, Output& 
     mb_rows += n;
   }
   if (!mb.empty()) run_micro_batch(batch, mb, out, ctl);
+  check_files();  // changed while it ran: its results are not the model's
 }
 
 namespace {

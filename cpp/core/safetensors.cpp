@@ -16,7 +16,9 @@
 namespace focus {
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever; it
+  // changes nothing for a regular file.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw Error(str(path, ": cannot open (", std::strerror(errno), ")"));
   struct stat st;
   if (::fstat(fd, &st) != 0) {
@@ -26,9 +28,11 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    throw Error(str(path, ": not a regular file"));
+    throw Error(str(path, ": not a regular file (a FIFO, device or socket cannot be read as a model file)"));
   }
   size_ = size_t(st.st_size);
+  mtime_sec_ = int64_t(st.st_mtim.tv_sec);
+  mtime_nsec_ = int64_t(st.st_mtim.tv_nsec);
   if (size_ > 0) {
     void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
@@ -38,11 +42,24 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     }
     data_ = static_cast<const uint8_t*>(p);
   }
-  ::close(fd);  // the mapping stays valid
+  fd_ = fd;  // kept open for check_unchanged()
 }
 
 MappedFile::~MappedFile() {
   if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void MappedFile::check_unchanged() const {
+  struct stat st;
+  if (::fstat(fd_, &st) != 0) throw Error(str(path_, ": cannot stat (", std::strerror(errno), ")"));
+  const bool same_size = uint64_t(st.st_size) == uint64_t(size_);
+  if (same_size && int64_t(st.st_mtim.tv_sec) == mtime_sec_ && int64_t(st.st_mtim.tv_nsec) == mtime_nsec_) return;
+  throw Error(str(path_, ": the file was ",
+                  same_size ? "rewritten" : (uint64_t(st.st_size) < uint64_t(size_) ? "truncated" : "grown"),
+                  " in place after the model was loaded (", size_, " bytes then, ", uint64_t(st.st_size),
+                  " now); load the model again. A checkpoint must not be modified while a model uses it: "
+                  "replace it by writing a new file and renaming it over the old one"));
 }
 
 int64_t TensorView::numel() const {
@@ -216,6 +233,10 @@ const TensorView& Checkpoint::get(const std::string& name) const {
   const TensorView* t = find(name);
   if (!t) throw Error(str(dir_, ": missing tensor '", name, "'"));
   return *t;
+}
+
+void Checkpoint::check_unchanged() const {
+  for (const auto& m : maps_) m->check_unchanged();
 }
 
 size_t Checkpoint::total_bytes() const {

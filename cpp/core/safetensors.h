@@ -15,7 +15,15 @@
 
 namespace focus {
 
-// A read-only memory map of a whole file.
+// A read-only memory map of a whole regular file.
+//
+// A mapped file must not be modified in place while it is mapped: reading a
+// page that a truncation removed raises SIGBUS (the process dies), and bytes
+// overwritten in place change under the reader. check_unchanged() compares
+// the mapped file's size and modification time (fstat of the descriptor kept
+// open, so it is the mapped inode whatever its name now points to) with those
+// at load, and throws naming the file when they differ. Replacing the file by
+// rename is safe: the mapping keeps the old inode and its bytes.
 class MappedFile {
  public:
   explicit MappedFile(const std::string& path);
@@ -26,11 +34,16 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // Throws focus::Error naming the file if it was truncated, grown or
+  // rewritten since it was mapped. One fstat: about a microsecond.
+  void check_unchanged() const;
 
  private:
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  int fd_ = -1;
+  int64_t mtime_sec_ = 0, mtime_nsec_ = 0;
 };
 
 // One tensor of a checkpoint: a view into a mapped file.
@@ -62,6 +75,8 @@ class Checkpoint {
   const std::vector<std::string>& files() const { return files_; }
   const std::unordered_map<std::string, TensorView>& tensors() const { return tensors_; }
   size_t total_bytes() const;
+  // MappedFile::check_unchanged() on every file.
+  void check_unchanged() const;
 
  private:
   void add_file(const std::string& path);

@@ -15,13 +15,46 @@ export type { ChatMessage, StreamDecoder, Tokenizer } from './types';
 
 type Json = Record<string, unknown>;
 
-function readJson(file: string): Json {
-  let text: string;
+/** Largest tokenizer file read (the native loader's limit for JSON files); real ones weigh at most tens of MB. */
+const MAX_TOKENIZER_FILE_BYTES = 100_000_000;
+
+/**
+ * A regular file's text. A FIFO would block the thread forever (O_NONBLOCK
+ * opens it at once, then it is refused), a device such as /dev/zero never
+ * ends, and an oversized file is refused from its size before it is read.
+ */
+function readText(file: string): string {
+  let fd: number;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch (e) {
     throw new Error(`${file}: cannot read (${(e as Error).message})`);
   }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new Error(`${file}: not a regular file (a FIFO, device or socket cannot be read as a model file)`);
+    if (st.size > MAX_TOKENIZER_FILE_BYTES)
+      throw new Error(`${file}: file of ${st.size} bytes is larger than the limit for JSON files (${MAX_TOKENIZER_FILE_BYTES} bytes)`);
+    // Read to the end, but never past the limit (the file may grow meanwhile).
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buf = Buffer.allocUnsafe(Math.min(Math.max(st.size - total, 0) + 65536, MAX_TOKENIZER_FILE_BYTES + 1 - total));
+      const n = buf.length > 0 ? fs.readSync(fd, buf, 0, buf.length, null) : 0;
+      if (n === 0) break;
+      chunks.push(buf.subarray(0, n));
+      total += n;
+      if (total > MAX_TOKENIZER_FILE_BYTES)
+        throw new Error(`${file}: file is larger than the limit for JSON files (${MAX_TOKENIZER_FILE_BYTES} bytes)`);
+    }
+    return Buffer.concat(chunks, total).toString('utf8');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function readJson(file: string): Json {
+  const text = readText(file);
   let v: unknown;
   try {
     v = JSON.parse(text);
@@ -241,7 +274,7 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer | null> {
   let chat = parseChatTemplates(config.chat_template, configFile);
   const jinjaFile = path.join(dir, 'chat_template.jinja');
   const chatJsonFile = path.join(dir, 'chat_template.json');
-  if (!chat && fs.existsSync(jinjaFile)) chat = parseChatTemplates(fs.readFileSync(jinjaFile, 'utf8'), jinjaFile);
+  if (!chat && fs.existsSync(jinjaFile)) chat = parseChatTemplates(readText(jinjaFile), jinjaFile);
   if (!chat && fs.existsSync(chatJsonFile)) chat = parseChatTemplates(readJson(chatJsonFile).chat_template, chatJsonFile);
   // the library's constructor wants every pipeline key; a missing one means "none"
   const full = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, added_tokens: [], ...json };
