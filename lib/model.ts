@@ -258,5 +258,14 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Mo
       throw e;
     }
   }
+  // Reported, not refused: extra tensors are common (a lm_head kept beside tied
+  // embeddings, candidates beacon_param leaves out), but a misspelt name shows here.
+  const unused = nm.info.unusedTensors;
+  if (unused.length > 0)
+    process.emitWarning(
+      `${abs}: the model does not use ${unused.length} tensor${unused.length === 1 ? '' : 's'} of the checkpoint: ` +
+        unused.slice(0, 5).join(', ') + (unused.length > 5 ? ', ...' : '') + ' (model.info.unusedTensors lists them)',
+      { code: 'FOCUSLLM_UNUSED_TENSORS' },
+    );
   return new Model(abs, nm, tok);
 }

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 
 #include "error.h"
@@ -58,7 +59,8 @@ struct Reader {
     }
     int64_t x;
     if (!v->as_int64(&x)) bad(key, str("must be an integer, got ", Json::type_name(v->type())));
-    if (x < min_value || x > 0x7fffffff) bad(key, str("must be at least ", min_value, ", got ", x));
+    if (x < min_value) bad(key, str("must be at least ", min_value, ", got ", x));
+    if (x > 0x7fffffff) bad(key, str("is ", v->as_string(), "; at most 2147483647 is supported"));
     return int(x);
   }
 
@@ -114,7 +116,14 @@ ModelConfig parse_config(const std::string& text, const std::string& where) {
     r.bad("num_attention_heads", str("times head_dim is ", int64_t(c.n_heads) * c.head_dim, "; at most ", kMaxWidth,
                                      " is supported"));
   c.rms_norm_eps = float(r.number("rms_norm_eps", 1e-6, true));
+  // Computed in float32: a value that rounds to 0 or infinity there would
+  // divide by zero (NaN on an all-zero row).
+  if (!(c.rms_norm_eps >= FLT_MIN && c.rms_norm_eps <= 1.0f))
+    r.bad("rms_norm_eps", str("is ", r.field("rms_norm_eps")->as_number(), "; it must be in [", FLT_MIN, ", 1]"));
   c.rope_theta = r.number("rope_theta", 10000.0, true);
+  // Below 1 the rotary frequencies grow instead of decay (and tiny values
+  // overflow them to infinity): no LLaMA has that.
+  if (c.rope_theta < 1.0) r.bad("rope_theta", str("is ", c.rope_theta, "; it must be at least 1"));
   c.tie_word_embeddings = r.boolean("tie_word_embeddings", false);
   c.attention_bias = r.boolean("attention_bias", false);
   if (r.boolean("mlp_bias", false)) r.bad("mlp_bias", "is true: MLP biases are not supported");
@@ -130,16 +139,25 @@ ModelConfig parse_config(const std::string& text, const std::string& where) {
       for (const char* k : ok) known = known || mt->as_string() == k;
     if (!known) r.bad("model_type", "must name a LLaMA-family model (\"llama\" or \"mistral\")");
   }
+  // Token ids must be ids of the vocabulary (a cast once turned 4294967298
+  // into 2).
   c.bos_token_id = r.integer("bos_token_id", false, 1, 0);
+  if (c.bos_token_id >= c.vocab_size)
+    r.bad("bos_token_id", str("is ", c.bos_token_id, ", not a token id below vocab_size (", c.vocab_size, ")"));
   if (const Json* e = root.get("eos_token_id")) {
     if (e->is_array()) {
       for (const Json& x : e->items()) {
         int64_t v;
         if (!x.as_int64(&v) || v < 0) r.bad("eos_token_id", "must be an integer or a list of integers");
+        if (v >= c.vocab_size)
+          r.bad("eos_token_id", str("holds ", x.as_string(), ", not a token id below vocab_size (",
+                                    c.vocab_size, ")"));
         c.eos_token_ids.push_back(int(v));
       }
     } else if (!e->is_null()) {
       c.eos_token_ids.push_back(r.integer("eos_token_id", true, 0, 0));
+      if (c.eos_token_ids[0] >= c.vocab_size)
+        r.bad("eos_token_id", str("is ", c.eos_token_ids[0], ", not a token id below vocab_size (", c.vocab_size, ")"));
     }
   } else {
     c.eos_token_ids.push_back(2);
@@ -151,15 +169,23 @@ ModelConfig parse_config(const std::string& text, const std::string& where) {
     if (!type || !type->is_string()) r.bad("rope_scaling", "has no 'type' / 'rope_type'");
     Reader sr{*rs, where};
     const std::string& t = type->as_string();
+    // A factor stretches positions: below 1 it is not a scaling that any
+    // checkpoint was trained with (Transformers documents factor >= 1), and a
+    // tiny one (5e-324) overflows the frequencies to infinity.
     if (t == "linear") {
       c.rope_scaling = RopeScaling::Linear;
       c.rope_factor = sr.number("factor", 1.0, true);
+      if (c.rope_factor < 1.0) r.bad("rope_scaling", str("factor is ", c.rope_factor, "; it must be at least 1"));
     } else if (t == "llama3") {
       c.rope_scaling = RopeScaling::Llama3;
       c.rope_factor = sr.number("factor", 8.0, true);
       c.rope_low_freq_factor = sr.number("low_freq_factor", 1.0, true);
       c.rope_high_freq_factor = sr.number("high_freq_factor", 4.0, true);
       c.rope_original_max_pos = sr.number("original_max_position_embeddings", 8192.0, true);
+      if (c.rope_factor < 1.0) r.bad("rope_scaling", str("factor is ", c.rope_factor, "; it must be at least 1"));
+      if (c.rope_original_max_pos < 1.0)
+        r.bad("rope_scaling", str("original_max_position_embeddings is ", c.rope_original_max_pos,
+                                  "; it must be at least 1"));
       if (!(c.rope_high_freq_factor > c.rope_low_freq_factor))
         r.bad("rope_scaling", "high_freq_factor must be larger than low_freq_factor");
     } else if (t == "default") {
@@ -177,6 +203,12 @@ ModelConfig parse_config(const std::string& text, const std::string& where) {
     }
   }
   if (const Json* td = root.get("torch_dtype"); td && td->is_string()) c.torch_dtype = td->as_string();
+  // The last line of defence for the rotary table: whatever combination of
+  // the fields above, every frequency must be a finite positive number.
+  for (double f : c.rope_inv_freq())
+    if (!(std::isfinite(f) && f > 0))
+      r.bad(c.rope_scaling == RopeScaling::None ? "rope_theta" : "rope_scaling",
+            str("gives a rotary frequency of ", f, "; check rope_theta and rope_scaling"));
   return c;
 }
 

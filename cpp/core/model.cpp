@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <map>
+#include <set>
 
 #include "error.h"
 
@@ -103,9 +104,48 @@ Weight Model::weight(const Checkpoint& ck, const std::string& name, std::vector<
   return w;
 }
 
+namespace {
+
+// The layer index of "model.layers.<i>.<rest>", or -1 for other names.
+int64_t layer_of(const std::string& name) {
+  static const std::string kPrefix = "model.layers.";
+  if (name.compare(0, kPrefix.size(), kPrefix) != 0) return -1;
+  size_t i = kPrefix.size();
+  int64_t v = 0;
+  const size_t start = i;
+  while (i < name.size() && name[i] >= '0' && name[i] <= '9' && i - start < 12) v = v * 10 + (name[i++] - '0');
+  if (i == start || i >= name.size() || name[i] != '.') return -1;
+  return v;
+}
+
+// Tensors of FocusLLM / LLaMA checkpoints that no forward reads.
+bool known_unused(const std::string& name) {
+  static const std::string kInvFreq = ".rotary_emb.inv_freq";  // older Transformers saved this buffer
+  return name == "model.beacon_embed_tokens.weight" ||
+         (name.size() > kInvFreq.size() && name.compare(name.size() - kInvFreq.size(), kInvFreq.size(), kInvFreq) == 0);
+}
+
+std::string list_layers(const std::vector<int>& ls) {
+  std::string s;
+  for (size_t i = 0; i < ls.size() && i < 8; ++i) s += (i ? ", " : "") + std::to_string(ls[i]);
+  if (ls.size() > 8) s += str(", ... (", ls.size(), " layers)");
+  return s;
+}
+
+}  // namespace
+
 void Model::load_weights(const Checkpoint& ck) {
   const ModelConfig& c = cfg_;
   const int64_t dim = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), inter = c.intermediate_size;
+  // A config with fewer layers than the checkpoint would run a truncated
+  // model: the layers present must be exactly 0 .. num_hidden_layers-1 (the
+  // missing ones are caught below, by name).
+  for (const auto& [name, t] : ck.tensors()) {
+    const int64_t l = layer_of(name);
+    if (l >= c.n_layers)
+      throw Error(str(ck.dir(), "/config.json: field 'num_hidden_layers' is ", c.n_layers, " but ", t.file,
+                      " holds tensor '", name, "' of layer ", l));
+  }
   auto count = [&](const Weight& w, bool candidate) {
     if (w.empty()) return;
     (candidate ? info_.n_candidate_params : info_.n_params) += w.rows * w.cols;
@@ -122,8 +162,14 @@ void Model::load_weights(const Checkpoint& ck) {
   }
   // A candidate projection is used when beacon_param lists it (or there is no
   // beacon_param) and its tensors are present; otherwise the base one is.
+  // Present means in every layer: a checkpoint that has them in some layers
+  // only (a tensor lost or misspelt) is broken, not a model to run.
   auto wanted = [&](const char* p) { return !c.has_beacon_param || c.beacon_listed(p); };
-  bool present[5] = {false, false, false, false, false};
+  static const char* keys[] = {"q", "k", "v", "o", "mlp"};
+  static const char* cand_names[] = {"self_attn.beacon_q_proj.weight", "self_attn.beacon_k_proj.weight",
+                                     "self_attn.beacon_v_proj.weight", "self_attn.beacon_o_proj.weight",
+                                     "mlp.beacon_up_proj.weight"};
+  std::vector<int> with[5], without[5];  // layers with / without each candidate projection (wanted ones)
   w_.layers.resize(size_t(c.n_layers));
   for (int i = 0; i < c.n_layers; ++i) {
     LayerWeights& L = w_.layers[size_t(i)];
@@ -160,7 +206,11 @@ void Model::load_weights(const Checkpoint& ck) {
       std::string n = p + "self_attn.beacon_" + pr.name;
       *pr.cand = *pr.base;
       *pr.bcand = *pr.bbase;
-      if (!wanted(pr.key) || !ck.find(n + ".weight")) continue;
+      if (!wanted(pr.key)) continue;
+      if (!ck.find(n + ".weight")) {
+        without[j].push_back(i);
+        continue;
+      }
       *pr.cand = weight(ck, n + ".weight", {pr.rows, pr.cols}, true);
       count(*pr.cand, true);
       // Candidate biases follow the base ones: with attention_bias, q/k/v
@@ -171,23 +221,45 @@ void Model::load_weights(const Checkpoint& ck) {
         *pr.bcand = b;
         count(b, true);
       }
-      present[j] = true;
+      with[j].push_back(i);
     }
     L.c_up = L.w_up;
     L.c_down = L.w_down;
     const bool has_up = ck.find(p + "mlp.beacon_up_proj.weight"), has_down = ck.find(p + "mlp.beacon_down_proj.weight");
-    if (wanted("mlp") && (has_up || has_down)) {
-      // Both or neither: a half-present candidate MLP is a broken checkpoint.
-      L.c_up = weight(ck, p + "mlp.beacon_up_proj.weight", {inter, dim}, true);
-      L.c_down = weight(ck, p + "mlp.beacon_down_proj.weight", {dim, inter}, true);
-      count(L.c_up, true);
-      count(L.c_down, true);
-      present[4] = true;
+    if (wanted("mlp")) {
+      if (has_up || has_down) {
+        // Both or neither: a half-present candidate MLP is a broken checkpoint.
+        L.c_up = weight(ck, p + "mlp.beacon_up_proj.weight", {inter, dim}, true);
+        L.c_down = weight(ck, p + "mlp.beacon_down_proj.weight", {dim, inter}, true);
+        count(L.c_up, true);
+        count(L.c_down, true);
+        with[4].push_back(i);
+      } else {
+        without[4].push_back(i);
+      }
     }
   }
-  static const char* keys[] = {"q", "k", "v", "o", "mlp"};
-  for (int j = 0; j < 5; ++j)
-    if (present[j]) info_.candidate_present.push_back(keys[j]);
+  // Every tensor the model did not read, but those known to be unused.
+  std::set<std::string> used;
+  for (const auto& n : names_) used.insert(*n);
+  for (const auto& [name, t] : ck.tensors())
+    if (!used.count(name) && !known_unused(name)) info_.unused_tensors.push_back(name);
+  std::sort(info_.unused_tensors.begin(), info_.unused_tensors.end());
+  for (int j = 0; j < 5; ++j) {
+    if (!with[j].empty() && !without[j].empty()) {
+      const int l = without[j][0];
+      std::string hint;  // a misspelt name in that layer, if any
+      const std::string lp = "model.layers." + std::to_string(l) + ".";
+      for (const std::string& u : info_.unused_tensors)
+        if (u.compare(0, lp.size(), lp) == 0 && u.find("beacon") != std::string::npos)
+          hint += (hint.empty() ? "; that layer has '" : "', '") + u;
+      if (!hint.empty()) hint += "', which is not a tensor name the model knows";
+      throw Error(str(ck.dir(), ": candidate projection '", keys[j], "' is in layers ", list_layers(with[j]),
+                      " but missing in layers ", list_layers(without[j]), " (no tensor '", lp, cand_names[j], "'",
+                      hint, "); a checkpoint holds a candidate projection in every layer or in none"));
+    }
+    if (!with[j].empty()) info_.candidate_present.push_back(keys[j]);
+  }
   info_.file_bytes = ck.total_bytes();
 }
 

@@ -42,7 +42,12 @@ struct ModelInfo {
   std::string dtype;               // storage type of most weights ("BF16", ...)
   size_t file_bytes = 0;
   size_t backend_weight_bytes = 0;
-  std::vector<std::string> candidate_present;  // of "q","k","v","o","mlp"
+  // Of "q","k","v","o","mlp": those whose candidate tensors every layer has
+  // (a projection present in some layers only is a load error).
+  std::vector<std::string> candidate_present;
+  // Tensors of the checkpoint the model does not read (sorted), but for the
+  // known unused ones (model.beacon_embed_tokens.weight, rotary_emb.inv_freq).
+  std::vector<std::string> unused_tensors;
 };
 
 // KV caches of many sequences in one allocation. Layout per tensor (K and V):

@@ -111,7 +111,6 @@ void parse_safetensors(const uint8_t* data, size_t size, const std::string& path
     size_t index;
   };
   std::vector<Range> ranges;
-  size_t first = out->size();
   for (const auto& [name, info] : root.members()) {
     if (name == "__metadata__") continue;
     std::string where = str(path, ": tensor '", name, "'");
@@ -155,18 +154,35 @@ void parse_safetensors(const uint8_t* data, size_t size, const std::string& path
     ranges.push_back({uint64_t(b), uint64_t(e), out->size()});
     out->push_back(std::move(t));
   }
-  std::sort(ranges.begin(), ranges.end(), [](const Range& x, const Range& y) { return x.begin < y.begin; });
-  // Sorted by start: a range overlaps an earlier one iff it starts before the
-  // furthest end seen so far (empty tensors overlap nothing).
-  size_t far = 0;
+  // The format requires the ranges to tile the data section: it starts right
+  // after the header (the header is padded with spaces, inside its length, to
+  // align it) and every byte belongs to exactly one tensor. A header length
+  // a few bytes short of the JSON's padded end still parses, but shifts every
+  // tensor: the uncovered bytes at the end give it away.
+  std::sort(ranges.begin(), ranges.end(), [](const Range& x, const Range& y) {
+    return x.begin != y.begin ? x.begin < y.begin : x.end < y.end;
+  });
+  // Overlaps first (the worse corruption), then gaps.
+  size_t far = SIZE_MAX;  // the range with the furthest end so far
   for (size_t i = 0; i < ranges.size(); ++i) {
-    if (ranges[i].end == ranges[i].begin) continue;
-    if (i > 0 && ranges[i].begin < ranges[far].end && ranges[far].end > ranges[far].begin)
-      throw Error(str(path, ": tensors '", (*out)[ranges[far].index].name, "' and '", (*out)[ranges[i].index].name,
+    const Range& r = ranges[i];
+    if (far != SIZE_MAX && r.begin < ranges[far].end)
+      throw Error(str(path, ": tensors '", (*out)[ranges[far].index].name, "' and '", (*out)[r.index].name,
                       "' have overlapping data_offsets"));
-    if (ranges[i].end > ranges[far].end || ranges[far].end == ranges[far].begin) far = i;
+    if (far == SIZE_MAX || r.end > ranges[far].end) far = i;
   }
-  (void)first;
+  uint64_t covered = 0;  // [0, covered) is tiled so far
+  for (const Range& r : ranges) {
+    if (r.begin > covered)
+      throw Error(str(path, ": bytes [", covered, ", ", r.begin, ") of the data section, before tensor '",
+                      (*out)[r.index].name, "', belong to no tensor (the format allows no gaps)"));
+    covered = r.end;
+  }
+  if (covered != data_size)
+    throw Error(str(path, ": the data section has ", data_size, " bytes but its tensors cover ", covered,
+                    " (bytes [", covered, ", ", data_size,
+                    ") belong to no tensor: wrong header length, or trailing bytes; the data must start right "
+                    "after the header and end with the last tensor)"));
 }
 
 Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {

@@ -1,7 +1,8 @@
 // Safetensors checkpoints: one file or several shards, memory-mapped read-only.
 // Every header is validated before any tensor is used: header length within
-// the file, dtypes known, shapes consistent with byte ranges, ranges inside the
-// data section and not overlapping.
+// the file, dtypes known, shapes consistent with byte ranges, and the ranges
+// tiling the data section exactly (it starts right after the header, and no
+// byte is left uncovered or covered twice), as the format requires.
 #pragma once
 
 #include <cstddef>

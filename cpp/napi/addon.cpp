@@ -317,6 +317,9 @@ class LoadWorker : public PromiseWorker {
     Napi::Array cp = Napi::Array::New(env, mi.candidate_present.size());
     for (size_t i = 0; i < mi.candidate_present.size(); ++i) cp.Set(uint32_t(i), mi.candidate_present[i]);
     info.Set("candidateProjections", cp);
+    Napi::Array unused = Napi::Array::New(env, mi.unused_tensors.size());
+    for (size_t i = 0; i < mi.unused_tensors.size(); ++i) unused.Set(uint32_t(i), mi.unused_tensors[i]);
+    info.Set("unusedTensors", unused);
     info.Set("actDtype", dtype_js(model_->backend().act_dtype()));
     info.Set("maxBatchTokens", model_->max_batch_tokens());
     o.Set("info", info);

@@ -50,6 +50,7 @@ export const command: Command = {
         fileBytes: i.fileBytes,
         candidateProjections: i.candidateProjections,
         candidateMode: i.candidateProjections.length ? 'trained' : 'zero-shot (candidate = base projections)',
+        unusedTensors: i.unusedTensors,
         tokenizer: model.tokenizer ? { vocab: model.tokenizer.vocabSize, bos: model.tokenizer.bosId } : null,
         backend: model.backend,
         backendDescription: model.native.backendDescription,
@@ -78,6 +79,9 @@ export const command: Command = {
         ['parameters', `${(i.parameters / 1e6).toFixed(2)}M base + ${(i.candidateParameters / 1e6).toFixed(2)}M candidate`],
         ['dtype', i.dtype],
         ['candidate projections', i.candidateProjections.length ? i.candidateProjections.join(', ') : 'none (zero-shot: base projections)'],
+        ...(i.unusedTensors.length
+          ? [['unused tensors', `${i.unusedTensors.length}: ${i.unusedTensors.slice(0, 8).join(', ')}${i.unusedTensors.length > 8 ? ', ...' : ''}`]]
+          : []),
         ['rope', `theta ${c.ropeTheta}${c.ropeScaling !== 'none' ? `, ${c.ropeScaling} x${c.ropeFactor}` : ''}`],
         ['tokenizer', model.tokenizer ? `vocab ${model.tokenizer.vocabSize}, BOS ${model.tokenizer.bosId}` : 'none (ids only)'],
         ['backend', model.native.backendDescription],
