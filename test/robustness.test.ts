@@ -69,6 +69,47 @@ t.test('absurd sizes are errors, not overflows', async (t) => {
   await t.rejects(loadModel(dir, { backend: 'cpu' }), /tensor 'junk': shape \(2147483648, 2147483648\) needs more bytes than the data section has/);
 });
 
+t.test('caches larger than memory are refused as a whole (keys and values together)', async (t) => {
+  // Issue: "a session needing 37 GB on a 24.7 GB machine is created (keys and
+  // values checked separately), and bytesNeeded reports only the keys".
+  const dir = writeTinyModel({ layers: 2, hidden: 512, heads: 4, kvHeads: 4, inter: 64, vocab: 64 });
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const model = await loadModel(dir, { backend: 'cpu', threads: 1, tokenizer: false });
+  t.teardown(() => model.dispose());
+  const oom = (f: () => unknown) => {
+    try {
+      const x = f() as { dispose(): void };
+      x.dispose();
+      return null;
+    } catch (e) {
+      return e as Error & { code?: string; bytesNeeded?: number; bytesAvailable?: number };
+    }
+  };
+  // What the backend can allocate, from an allocation far too large.
+  const probe = oom(() => model.native.createKvPool(1 << 20, 1 << 20, 'f32'));
+  t.equal(probe?.code, 'ERR_FOCUSLLM_OUT_OF_MEMORY');
+  const avail = probe!.bytesAvailable!;
+  const perToken = 2 * 2 * 512 * 4; // keys + values, 2 layers, kv_dim 512, f32
+  // 1.6x what is available: each half (0.8x) fits on its own.
+  const tokens = Math.ceil((1.6 * avail) / perToken);
+  const capacity = Math.min(tokens, 1 << 29);
+  const slots = Math.ceil(tokens / capacity);
+  const e = oom(() => model.native.createKvPool(slots, capacity, 'f32'));
+  t.ok(e, `a pool of ${(slots * capacity * perToken / 2 ** 30).toFixed(1)} GiB (${(avail / 2 ** 30).toFixed(1)} GiB available) is refused`);
+  t.equal(e?.code, 'ERR_FOCUSLLM_OUT_OF_MEMORY');
+  t.equal(e?.bytesNeeded, slots * capacity * perToken, 'bytesNeeded counts keys and values');
+  t.match(e?.message, /^out of memory: a KV cache pool of \d+ x \d+ tokens needs .* bytes, keys and values\) but only .* are available$/);
+  const perSlot = 2 * 2 * 512 * 4; // candidate KVs: the same per slot
+  const candSlots = Math.ceil((1.6 * avail) / perSlot);
+  if (candSlots > 1 << 24) {
+    t.skip(`candidate set: ${(avail / 2 ** 30).toFixed(0)} GiB available is more than 2^24 slots can ask for`);
+  } else {
+    const c = oom(() => model.native.createCandidateSet(candSlots));
+    t.equal(c?.bytesNeeded, candSlots * perSlot, 'a candidate set is checked as a whole too');
+    t.match(c?.message, /^out of memory: a candidate set of \d+ slots needs .* bytes, keys and values\) but only .* are available$/);
+  }
+});
+
 t.test('disposing the model from a getter while run() reads the batch does not crash', async (t) => {
   const m = await native().loadModel(path.join(FX, 'tiny-gqa'), { backend: 'cpu', threads: 1 });
   const seq: Record<string, unknown> = { tokens: Int32Array.of(1, 2, 3) };

@@ -28,6 +28,18 @@ static size_t checked_product(std::initializer_list<uint64_t> xs, const char* wh
   return size_t(r);
 }
 
+// Keys and values are two allocations that must fit together: checked one
+// by one, each half fits where the whole does not (and host allocations are
+// only committed when written, so the second would not fail either). The
+// error reports the whole.
+static void check_fits(const Backend& be, size_t bytes, const std::string& what) {
+  const size_t avail = be.free_bytes();
+  if (bytes > avail)
+    throw OutOfMemory(str("out of memory: ", what, " needs ", format_bytes(bytes), " (", bytes,
+                          " bytes, keys and values) but only ", format_bytes(avail), " are available"),
+                      bytes, avail);
+}
+
 size_t KvPool::bytes_needed(const ModelConfig& c, int64_t n_slot, int64_t capacity, DType dtype) {
   FOCUS_CHECK(n_slot >= 0 && capacity >= 0, "KV pool: negative size");
   return checked_product({2, uint64_t(n_slot), uint64_t(c.n_layers), uint64_t(capacity), uint64_t(c.kv_dim()),
@@ -41,6 +53,7 @@ KvPool::KvPool(std::shared_ptr<Backend> be, const ModelConfig& c, int n_slot, in
   FOCUS_CHECK(n_slot >= 1, "KV pool: slots must be at least 1, got ", n_slot);
   FOCUS_CHECK(capacity >= 1, "KV pool: capacity must be at least 1 token, got ", capacity);
   bytes_ = bytes_needed(c, n_slot, capacity, dtype);
+  check_fits(*be_, bytes_, str("a KV cache pool of ", n_slot, " x ", capacity, " tokens"));
   k_ = be_->alloc(bytes_ / 2, "KV cache pool (keys)");
   try {
     v_ = be_->alloc(bytes_ / 2, "KV cache pool (values)");
@@ -66,6 +79,7 @@ CandidateSet::CandidateSet(std::shared_ptr<Backend> be, const ModelConfig& c, in
     : be_(std::move(be)), n_slot_(n_slot), kv_dim_(c.kv_dim()), dtype_(be_->act_dtype()) {
   FOCUS_CHECK(n_slot >= 1, "candidate set: slots must be at least 1, got ", n_slot);
   bytes_ = bytes_needed(c, n_slot, dtype_);
+  check_fits(*be_, bytes_, str("a candidate set of ", n_slot, " slots"));
   k_ = be_->alloc(bytes_ / 2, "candidate KVs (keys)");
   try {
     v_ = be_->alloc(bytes_ / 2, "candidate KVs (values)");
