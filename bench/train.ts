@@ -153,7 +153,8 @@ export async function benchTrain(
       if (havePeer) {
         const idsFile = path.join(opts.cacheDir, `train-ids-${process.pid}.json`);
         fs.writeFileSync(idsFile, JSON.stringify(c.ids));
-        const p = childPeer(peerDir, dir, idsFile, c, opts.threads, repeat);
+        // The peer's step on the 156M shape takes minutes: one timed run after its warm-up.
+        const p = childPeer(peerDir, dir, idsFile, c, opts.threads, m.W === 2048 ? 1 : repeat);
         fs.rmSync(idsFile, { force: true });
         if ('error' in p) rep.note(String(p.error));
         else {
