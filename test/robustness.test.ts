@@ -16,20 +16,46 @@ import { RefModel, refLogits, relErr } from './helpers/reference';
 
 const FX = path.join(__dirname, 'fixtures');
 
-t.test('scratch memory does not grow with every call', async (t) => {
-  const model = await loadModel(path.join(FX, 'tiny-gqa'), { backend: 'cpu', threads: 2 });
+t.test('scratch memory grows only when a run needs more, and is kept between runs', async (t) => {
+  const dir = path.join(FX, 'tiny-gqa');
+  const model = await loadModel(dir, { backend: 'cpu', threads: 2 });
   t.teardown(() => model.dispose());
-  // Each forward is a little longer than the last: the workspace must grow
-  // only when it is short (this once asked for 24 GiB at 44 tokens).
+  const ids = (n: number) => Array.from({ length: n }, (_, i) => (i === 0 ? 1 : 3 + (i % 500)));
+  // What 300 tokens need, on a model that ran nothing else.
+  const fresh = await loadModel(dir, { backend: 'cpu', threads: 1 });
+  t.equal(fresh.native.scratchBytes, 0, 'no scratch before the first run');
+  await fresh.forward(ids(300));
+  const need300 = fresh.native.scratchBytes;
+  fresh.dispose();
+  t.ok(need300 > 300 * 64 * 4, `300 tokens take ${need300} bytes of scratch`);
+  // Each forward a little longer than the last: the scratch grows only when it
+  // is short, by half again (it once grew 1.5x per call: 24 GiB at 44 tokens).
+  const grew = (seen: number[]) => seen.filter((b, i) => i > 0 && b !== seen[i - 1]).length;
+  const seen: number[] = [];
   for (let n = 2; n <= 300; n++) {
-    const ids = Array.from({ length: n }, (_, i) => (i === 0 ? 1 : 3 + (i % 500)));
-    await model.forward(ids);
+    await model.forward(ids(n));
+    seen.push(model.native.scratchBytes);
   }
-  // A long FocusLLM generation with a small local window.
+  t.ok(grew(seen) <= 16, `${grew(seen)} reallocations over 299 forwards of 2..300 tokens`);
+  t.equal(seen.findIndex((b, i) => i > 0 && b < seen[i - 1]), -1, 'never shrinks');
+  const after = model.native.scratchBytes;
+  t.ok(after <= 1.5 * need300, `${after} bytes after them, within 1.5x of the ${need300} that 300 tokens need`);
+  for (const n of [300, 2, 150]) await model.forward(ids(n));
+  t.equal(model.native.scratchBytes, after, 'shorter runs reuse it');
+  // A long FocusLLM generation with a small local window: the local sequence
+  // grows by one token per step.
   const s = model.createSession({ localWindow: 32, chunkSize: 24, promptCap: 16, minChunkedLength: 64, maxSteps: 260 });
-  let l = await s.ingest(Array.from({ length: 150 }, (_, i) => (i === 0 ? 1 : 3 + (i % 500))));
-  for (let i = 0; i < 260; i++) l = await s.step(3 + (i % 400));
+  let l = await s.ingest(ids(150));
+  const steps: number[] = [];
+  for (let i = 0; i < 260; i++) {
+    l = await s.step(3 + (i % 400));
+    steps.push(model.native.scratchBytes);
+  }
   t.equal(l.length, 512, '260 steps done');
+  const all = [after, ...steps];
+  t.ok(grew(all) <= 2, `${grew(all)} reallocations over 260 steps (the candidates' prefix rows are new)`);
+  const last = steps[steps.length - 1];
+  t.ok(last <= 1.1 * after, `${last} bytes after them: a local sequence under 300 tokens fits about what 300 tokens left`);
   s.dispose();
 });
 

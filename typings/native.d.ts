@@ -118,6 +118,8 @@ export declare class Model {
   readonly backend: 'cpu' | 'cuda';
   readonly backendDescription: string;
   readonly disposed: boolean;
+  /** bytes of the runner's scratch now allocated (activations, logits, tables); grows only when a run needs more */
+  readonly scratchBytes: number;
   /** dtype "act" = the backend's activation type */
   createKvPool(slots: number, capacity: number, dtype: NativeDtype | 'act'): KvPool;
   createCandidateSet(slots: number): CandidateSet;

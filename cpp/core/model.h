@@ -157,6 +157,9 @@ class Model {
   Backend& backend() { return *be_; }
   std::shared_ptr<Backend> backend_ptr() { return be_; }
   int max_batch_tokens() const { return max_batch_tokens_; }
+  // Bytes of the runner's scratch now allocated: it grows only when a run
+  // needs more than it has (then by half again), and is kept between runs.
+  size_t scratch_bytes() const { return ws_bytes_.load(); }
   // Throws naming the file when a checkpoint file was modified in place since
   // load (see MappedFile): run() calls it before and after each run, as
   // the CPU backend reads the weights from the memory maps.
@@ -203,6 +206,7 @@ class Model {
   std::vector<Weight> owned_;  // every loaded weight once (aliases excluded), to release
   int max_batch_tokens_ = 0;
   std::unique_ptr<Workspace> ws_;
+  std::atomic<size_t> ws_bytes_{0};  // ws_'s bytes, readable while a run holds run_mutex_
   std::mutex run_mutex_;
   // Float32 master copies of trained tensors, by checkpoint name; the Weight
   // slots of w_ point at them once a Trainer made them trainable. They live

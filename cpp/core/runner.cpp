@@ -51,6 +51,7 @@ void Model::ensure_workspace(int rows, int prefix_rows, int logit_rows) {
     logit_rows = std::min(kLogitChunk, grow(logit_rows, ws_->logit_rows));
   }
   ws_.reset();
+  ws_bytes_ = 0;
   be_->sync();
   auto ws = std::make_unique<Workspace>(*be_);
   const size_t es = dtype_size(be_->act_dtype());
@@ -78,6 +79,7 @@ void Model::ensure_workspace(int rows, int prefix_rows, int logit_rows) {
   ws->uniforms = static_cast<float*>(ws->take(size_t(logit_rows) * 4, "sampler inputs"));
   ws->table_bytes = table_bytes_for(rows, prefix_rows);
   ws->tables = ws->take(ws->table_bytes, "batch tables");
+  ws_bytes_ = ws->total;
   ws_ = std::move(ws);
 }
 

@@ -34,6 +34,7 @@ struct Model::Workspace {
   float* uniforms = nullptr;   // (logit_rows) the sampler's random numbers
   void* tables = nullptr;   // ids, positions, destinations, segments
   size_t table_bytes = 0;
+  size_t total = 0;  // bytes of everything taken
 
   explicit Workspace(Backend& b) : be(b) {}
   ~Workspace() {
@@ -42,6 +43,7 @@ struct Model::Workspace {
   void* take(size_t bytes, const char* what) {
     void* p = be.alloc(std::max<size_t>(bytes, 64), what);
     allocs.push_back(p);
+    total += std::max<size_t>(bytes, 64);
     return p;
   }
 };

@@ -230,7 +230,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                      InstanceMethod("createCandidateSet", &ModelWrap::CreateCandidateSet),
                      InstanceMethod("createTrainer", &ModelWrap::CreateTrainer),
                      InstanceMethod("dispose", &ModelWrap::Dispose),
-                     InstanceAccessor("disposed", &ModelWrap::Disposed, nullptr)});
+                     InstanceAccessor("disposed", &ModelWrap::Disposed, nullptr),
+                     InstanceAccessor("scratchBytes", &ModelWrap::ScratchBytes, nullptr)});
     data(env).model = Napi::Persistent(f);
     exports.Set("Model", f);
   }
@@ -285,6 +286,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     return info.Env().Undefined();
   }
   Napi::Value Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !model); }
+  Napi::Value ScratchBytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), model ? double(model->scratch_bytes()) : 0.0);
+  }
 };
 
 class LoadWorker : public PromiseWorker {
