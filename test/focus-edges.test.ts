@@ -23,7 +23,7 @@ function ids(n: number, vocab: number, seed: number): number[] {
 }
 
 async function compare(
-  t: Tap.Test,
+  t: tap.Test,
   model: Model,
   ref: RefModel,
   x: number[],
@@ -34,10 +34,33 @@ async function compare(
 ) {
   const rows = await model.logits(x, { continuation: cont, focus: { ...p, cacheType: 'f32', ...extra } });
   const want = refLogits(ref, x, cont, p);
+  t.equal(rows.length, cont.length + 1, `${what}: one row after the input and one per continuation token`);
+  t.equal(want.length, rows.length, `${what}: as many rows as the reference`);
   let worst = 0;
-  rows.forEach((r, i) => (worst = Math.max(worst, relErr(r, want[i]))));
+  want.forEach((w, i) => (worst = Math.max(worst, rows[i] ? relErr(rows[i], w) : Infinity)));
   t.ok(worst <= 1e-4, `${what}: max rel err ${worst.toExponential(2)} <= 1e-4 over ${rows.length} rows`);
 }
+
+t.test('the float64 reference agrees with the shared fixtures (an independent implementation)', async (t) => {
+  // The engine is checked against test/helpers/reference.ts where the shared
+  // fixtures do not reach; so that oracle is itself checked against them. It
+  // agrees to ~1.4e-8 (both float64; the fixtures are stored as decimals).
+  const files: string[] = JSON.parse(fs.readFileSync(path.join(FX, 'cases.json'), 'utf8'));
+  t.ok(files.length >= 4, `${files.length} fixture cases`);
+  for (const f of files) {
+    const c = JSON.parse(fs.readFileSync(path.join(FX, f), 'utf8'));
+    const dir = path.join(FX, f.slice(0, f.indexOf('.')));
+    const o = c.options;
+    const p: RefParams | null = o
+      ? { localWindow: o.local_window, chunkSize: o.chunk_size, promptCap: o.prompt_cap, minChunkedLength: o.min_chunked_length }
+      : null;
+    const rows = refLogits(new RefModel(dir), c.ids, c.continuation, p);
+    t.equal(rows.length, c.logits.length, `${f}: as many rows as the fixture`);
+    let worst = 0;
+    rows.forEach((r, i) => (worst = Math.max(worst, relErr(r, c.logits[i]))));
+    t.ok(worst <= 1e-6, `${f}: max rel err ${worst.toExponential(2)} <= 1e-6 over ${rows.length} rows`);
+  }
+});
 
 t.test('chunk plan edges (pure)', async (t) => {
   const p = resolveFocusParams({ localWindow: 20, chunkSize: 10, promptCap: 50, minChunkedLength: 30 });
