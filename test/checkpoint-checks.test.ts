@@ -23,7 +23,7 @@ const spec = {
   ropeTheta: 10000, rmsNormEps: 1e-6, seed: 5,
 };
 
-function model(t: Tap.Test, extra: Parameters<typeof writeTinyModel>[0] = {}): string {
+function model(t: tap.Test, extra: Parameters<typeof writeTinyModel>[0] = {}): string {
   const dir = writeTinyModel({ ...spec, ...extra });
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;

@@ -16,7 +16,7 @@ const base = {
 };
 
 /** A valid tiny model folder whose model.safetensors is replaced by `file`. */
-function withFile(t: Tap.Test, file: Buffer): string {
+function withFile(t: tap.Test, file: Buffer): string {
   const dir = writeTinyModel({ layers: 1, candidates: [] });
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   fs.writeFileSync(path.join(dir, 'model.safetensors'), file);
@@ -27,7 +27,7 @@ function tensors(): Record<string, TensorSpec> {
   return tinyTensors(base);
 }
 
-async function rejectsWith(t: Tap.Test, p: Promise<unknown>, re: RegExp, what: string) {
+async function rejectsWith(t: tap.Test, p: Promise<unknown>, re: RegExp, what: string) {
   await t.rejects(p, re, what);
 }
 

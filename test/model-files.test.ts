@@ -24,7 +24,7 @@ const root = path.resolve(__dirname, '..');
 const FX = path.join(__dirname, 'fixtures');
 
 /** A copy of a fixture checkpoint in a fresh temp folder. */
-function copyFixture(t: Tap.Test, name = 'tiny-gqa'): string {
+function copyFixture(t: tap.Test, name = 'tiny-gqa'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'focusllm-files-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   for (const f of fs.readdirSync(path.join(FX, name))) fs.copyFileSync(path.join(FX, name, f), path.join(dir, f));

@@ -63,7 +63,7 @@ function firstDiff(a: number[], b: number[]): number {
 }
 
 /** Checks ours == library for `text`, with and without special tokens; returns the number of mismatches. */
-function check(t: Tap.Test, p: Pair, text: string, what: string): number {
+function check(t: tap.Test, p: Pair, text: string, what: string): number {
   let bad = 0;
   for (const addSpecial of [true, false]) {
     const want = p.lib.encode(text, { add_special_tokens: addSpecial }).ids;

@@ -24,7 +24,7 @@ async function variant(name: string, base: string, edit: (json: Record<string, u
 }
 
 /** Streams `ids`; checks the pieces against decode() as it goes. Returns the pieces. */
-function stream(t: Tap.Test, tok: Tokenizer, ids: number[], skipSpecial: boolean, what: string, prefixCheck = true): string[] {
+function stream(t: tap.Test, tok: Tokenizer, ids: number[], skipSpecial: boolean, what: string, prefixCheck = true): string[] {
   const d = tok.streamDecoder({ skipSpecial });
   const pieces: string[] = [];
   let sofar = '';

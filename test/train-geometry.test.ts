@@ -63,7 +63,7 @@ t.test('bad geometry options name the option', async (t) => {
   t.throws(() => resolveGeometry({ losses: 'half' as never }), /option losses must be one of random, both, continuation, repetition, got "half"/);
 });
 
-function check(t: Tap.Test, g: GeometryOptions, n: number, draws: number, rng: Rng) {
+function check(t: tap.Test, g: GeometryOptions, n: number, draws: number, rng: Rng) {
   const W = g.window;
   const blocks = Math.floor(n / W);
   let bad = 0;

@@ -109,7 +109,7 @@ const hasTrainer = typeof addon.Trainer === 'function';
 
 /** One trainer per params mode on `dir`; every example checked against the oracle. */
 async function checkModel(
-  t: Tap.Test,
+  t: tap.Test,
   dir: string,
   examples: [string, RefTrainExample][],
   opts: { recompute?: boolean; maxBatchTokens?: number } = {},

@@ -16,7 +16,7 @@ import { lossCurveSvg, movingAverage, ticks } from '../lib/train/svg';
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'focusllm-train-options-'));
 t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
 
-const close = (t: Tap.Test, a: number, b: number, what: string) => t.ok(Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
+const close = (t: tap.Test, a: number, b: number, what: string) => t.ok(Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
 
 t.test('schedule: linear / cosine / constant after a linear warmup', async (t) => {
   const o = { lr: 1e-3, warmup: 0, steps: 10, schedule: 'linear' as const };

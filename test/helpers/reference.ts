@@ -117,7 +117,7 @@ export class RefModel {
     const G = nh / nkv;
     const pos0 = opts.pos0 ?? 0;
     const emb = this.get('model.embed_tokens.weight')!;
-    let xs = tokens.map((t) => emb.data.slice(t * emb.cols, (t + 1) * emb.cols));
+    let xs: Float64Array[] = tokens.map((t) => emb.data.slice(t * emb.cols, (t + 1) * emb.cols));
     const n = tokens.length;
     const lastK: Float64Array[] = [], lastV: Float64Array[] = [];
     for (let l = 0; l < c.num_hidden_layers; l++) {
