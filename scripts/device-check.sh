@@ -12,7 +12,7 @@
 # Results (in $OUT, else ./device-out):
 #   summary.json   phases, tests per program (passed/failed/skipped), sanitizer
 #                  errors, every benchmark JSON line, ptxas register/spill summary
-#   build.log      configure + build output with the -Xptxas -v report
+#   build.log      configure + build output, then the -Xptxas -v report
 #   tests.log      every test program's output
 #   sanitizer.log  compute-sanitizer output
 #   bench.jsonl    the benchmarks' JSON lines;  bench.log  their other output
@@ -112,6 +112,11 @@ run configure 90 "$OUT/build.log" cmake -S "$ROOT" -B "$BUILD" "${GEN[@]}" -DCMA
   -DFOCUSLLM_BUILD_TESTS=ON -DFOCUSLLM_CUDA="$CUDA_MODE" -DFOCUSLLM_CUDA_ARCHS="$ARCHS"
 touch "$TMPD/build-stamp"
 run build 330 "$OUT/build.log" cmake --build "$BUILD" --parallel "$JOBS" -- "${KEEP[@]}"
+# The ptxas -v report lands in $BUILD/ptxas/<file>.cu.txt (cmake/ptxas-report.sh):
+# into build.log with it, where the summary reads it.
+for f in "$BUILD"/ptxas/*.txt; do
+  [[ -f "$f" ]] && { echo "=== ptxas report: ${f#"$BUILD"/}"; cat "$f"; } >>"$OUT/build.log"
+done
 
 # ---- tests ---------------------------------------------------------------------------
 # ctest's list (what CI runs), each program run on its own for per-program
