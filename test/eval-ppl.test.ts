@@ -67,6 +67,7 @@ t.test('FocusLLM mode: the last R tokens of ids ++ continuation, against the flo
   t.ok(Math.abs(r.ppl - Math.exp(mean(ref))) / Math.exp(mean(ref)) < 1e-3, `ppl ${r.ppl}`);
   t.ok(r.tokensPerSecond > 0 && r.seconds > 0);
   t.match(r.method, /teacher forcing/);
+  t.notMatch(r.method, /DESIGN/, 'cites the README, which users have, not DESIGN.md');
 });
 
 t.test('FocusLLM mode equals NLLs computed from model.logits() rows', async (t) => {

@@ -11,7 +11,10 @@ const SPEC: Record<string, FlagSpec> = {
   ...MODEL_FLAGS,
   'context-file': { type: 'string', help: 'text file with the long document' },
   prompt: { type: 'string', help: 'question or instruction (after the document)' },
-  ids: { type: 'string', help: 'JSON file of input token ids (instead of / before the text)' },
+  ids: {
+    type: 'string',
+    help: 'JSON file of input token ids (instead of / before the text); alone on a model without tokenizer.json, the new token ids are printed',
+  },
   chat: { type: 'bool', help: "use the checkpoint's chat template" },
   system: { type: 'string', help: 'system message (with --chat)' },
   'max-new-tokens': { type: 'int', help: 'at most this many new tokens', default: 256 },
@@ -67,6 +70,26 @@ export const command: Command = {
       else process.stderr.write('\r\x1b[K' + progressLine(p));
     };
     try {
+      if (!model.tokenizer) {
+        if (context !== undefined || f.prompt !== undefined || f.chat || f.stop !== undefined)
+          throw new Error(
+            `${model.dir} has no tokenizer.json: --context-file, --prompt, --chat and --stop need one (with --ids alone, generate prints the new token ids)`,
+          );
+        // Token ids in, token ids out (space-separated, as they come).
+        let n = 0;
+        for await (const id of model.generateTokens(ids!, {
+          maxNewTokens: f['max-new-tokens'] as number,
+          temperature: f.temperature as number,
+          topK: f['top-k'] as number,
+          topP: f['top-p'] as number,
+          seed: f.seed as number | undefined,
+          focus,
+          signal: ac.signal,
+        }))
+          process.stdout.write((n++ ? ' ' : '') + id);
+        process.stdout.write('\n');
+        return 0;
+      }
       const it = model.generate({
         context,
         prompt: f.prompt as string | undefined,

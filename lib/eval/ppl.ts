@@ -131,7 +131,7 @@ export async function runPpl(model: Model, ids: ArrayLike<number>, opts: PplOpti
       return {
         ...base(),
         method:
-          `FocusLLM (DESIGN.md section 1): ingest the first ${N - R} tokens; their next-token logits score token ${N - R}, ` +
+          `FocusLLM (README: The method): ingest the first ${N - R} tokens; their next-token logits score token ${N - R}, ` +
           `and each of the following ${R - 1} tokens is scored by the logits of the step that fed its predecessor (teacher forcing)`,
         focus: { ...focus, sessionMode: s.mode ?? 'native', chunks: s.chunks },
       };
