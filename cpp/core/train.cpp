@@ -235,6 +235,7 @@ void Trainer::adamw(const AdamWStep& in) {
 }
 
 void Trainer::save_weights(const std::string& path) const {
+  model_->check_files();  // the frozen tensors are copied from the memory maps
   const Checkpoint& ck = *model_->ck_;
   std::vector<OutTensor> out;
   std::set<std::string> done;
