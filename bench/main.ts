@@ -9,7 +9,7 @@
 import os from 'node:os';
 import path from 'node:path';
 
-import { parseFlags, parseNumber, UsageError } from '../lib/cli/args';
+import { parseFlags, parseNumber, usage, UsageError } from '../lib/cli/args';
 import { benchEngine } from './engine';
 import { benchFocus } from './focus';
 import { buildBenchTargets, runBenchProgram } from './kernels';
@@ -27,6 +27,10 @@ const SPEC = {
 };
 
 async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(usage('bench', 'kernel, engine, FocusLLM, tokenizer and training benchmarks (see README, Performance)', SPEC) + '\n');
+    return 0;
+  }
   let f;
   try {
     f = parseFlags(argv, SPEC);
