@@ -129,6 +129,9 @@ export async function benchTrain(
   if (!opts.quick)
     models.push({ label: '156M (1024x8, GQA 16/4, vocab 32000)', shape: SHAPE_156M, spec: { ...SHAPE_156M, dtype: 'F16', seed: 1 }, W: 2048 });
   const repeat = opts.quick ? 1 : 3;
+  // Ours first for every case, then the peer's (minutes a step on the 156M
+  // shape), so that our rows are not measured beside a long peer run's tail.
+  const rows: { c: TrainCase; dir: string; shape: Shape; W: number; rec: Record<string, unknown> }[] = [];
   for (const m of models) {
     const dir = await ensureModel(opts.cacheDir, m.W === 2048 ? 'rand156m-f16' : 'train-small-f16', m.spec);
     const W = m.W;
@@ -141,32 +144,35 @@ export async function benchTrain(
       { name: `lm T=${W}`, model: m.label, loss: 'lm', ids: ids.slice(0, W) },
     ];
     for (const c of cases) {
-      log(`train bench: ${m.label}, ${c.name} ...`);
+      log(`train bench: ${m.label}, ${c.name} (focusllm) ...`);
       const ours = childOurs(opts.repoRoot, dir, c, opts.threads, repeat);
       const flops = trainFlops(m.shape, c);
       const oursMs = median(ours.times);
-      const rec: Record<string, unknown> = {
+      rows.push({ c, dir, shape: m.shape, W, rec: {
         bench: 'train_step', model: m.label, case: c.name, params: c.loss === 'lm' ? 'all' : 'candidate',
         threads: opts.threads, tokens: c.ids.length, ours_ms: oursMs, gflops: flops / oursMs / 1e6,
         frac_peak: flops / oursMs / 1e6 / peak, ours_rss_mib: ours.maxRssMiB, loss: ours.loss,
-      };
-      if (havePeer) {
-        const idsFile = path.join(opts.cacheDir, `train-ids-${process.pid}.json`);
-        fs.writeFileSync(idsFile, JSON.stringify(c.ids));
-        // The peer's step on the 156M shape takes minutes: one timed run after its warm-up.
-        const p = childPeer(peerDir, dir, idsFile, c, opts.threads, m.W === 2048 ? 1 : repeat);
-        fs.rmSync(idsFile, { force: true });
-        if ('error' in p) rep.note(String(p.error));
-        else {
-          rec.torch_ms = p.step_ms;
-          rec.speedup_vs_torch = p.step_ms / oursMs;
-          rec.torch_rss_mib = p.maxRssMiB;
-          rec.torch_loss = p.loss;
-          rec.peer = p.peer;
-        }
-      }
-      rep.add(rec as { bench: string });
+      } });
     }
+  }
+  for (const { c, dir, W, rec } of rows) {
+    if (havePeer) {
+      log(`train bench: ${rec.model}, ${c.name} (PyTorch peer) ...`);
+      const idsFile = path.join(opts.cacheDir, `train-ids-${process.pid}.json`);
+      fs.writeFileSync(idsFile, JSON.stringify(c.ids));
+      // The peer's step on the 156M shape takes minutes: one timed run, no warm-up.
+      const p = childPeer(peerDir, dir, idsFile, c, opts.threads, W === 2048 ? 0 : repeat);
+      fs.rmSync(idsFile, { force: true });
+      if ('error' in p) rep.note(String(p.error));
+      else {
+        rec.torch_ms = p.step_ms;
+        rec.speedup_vs_torch = p.step_ms / (rec.ours_ms as number);
+        rec.torch_rss_mib = p.maxRssMiB;
+        rec.torch_loss = p.loss;
+        rec.peer = p.peer;
+      }
+    }
+    rep.add(rec as { bench: string });
   }
   rep.table(`Training step (forward + backward of one example), ${opts.threads} threads; FMA peak ${peak.toFixed(0)} GFLOP/s`, 'train_step', [
     ['model', 'model'], ['case', 'case'], ['params', 'trainable'], ['ours_ms', 'ours ms'], ['gflops', 'GFLOP/s'],

@@ -156,17 +156,32 @@ void matmul_nn(ThreadPool& pool, float* out, int64_t ldo, const float* a, int64_
   });
 }
 
-void transpose(ThreadPool& pool, float* out, const float* x, int rows, int cols) {
-  constexpr int kB = 32;  // tiles of kB x kB stay in L1
-  const int64_t rb = (rows + kB - 1) / kB;
-  pool.parallel_for(rb, std::max<int64_t>(1, kParallelMin / (int64_t(kB) * std::max(cols, 1))),
+namespace {
+
+// out (cols, rows) with row stride ldo = xᵀ, x (rows, cols). Column blocks
+// of kB go to the threads; within one, kB x kB tiles stay in L1.
+void transpose_ld(ThreadPool& pool, float* out, int64_t ldo, const float* x, int rows, int cols) {
+  constexpr int kB = 32;
+  const int64_t cb = (cols + kB - 1) / kB;
+  pool.parallel_for(cb, std::max<int64_t>(1, kParallelMin / (int64_t(kB) * std::max(rows, 1))),
                     [&](int64_t b, int64_t e) {
-                      for (int64_t r0 = b * kB; r0 < std::min<int64_t>(rows, e * kB); r0 += kB)
-                        for (int c0 = 0; c0 < cols; c0 += kB)
-                          for (int64_t r = r0; r < std::min<int64_t>(rows, r0 + kB); ++r)
-                            for (int c = c0; c < std::min(cols, c0 + kB); ++c)
-                              out[int64_t(c) * rows + r] = x[r * cols + c];
+                      for (int64_t c0 = b * kB; c0 < std::min<int64_t>(cols, e * kB); c0 += kB) {
+                        const int c1 = int(std::min<int64_t>(cols, c0 + kB));
+                        for (int r0 = 0; r0 < rows; r0 += kB) {
+                          const int r1 = std::min(rows, r0 + kB);
+                          for (int c = int(c0); c < c1; ++c) {
+                            float* o = out + int64_t(c) * ldo;
+                            for (int r = r0; r < r1; ++r) o[r] = x[int64_t(r) * cols + c];
+                          }
+                        }
+                      }
                     });
+}
+
+}  // namespace
+
+void transpose(ThreadPool& pool, float* out, const float* x, int rows, int cols) {
+  transpose_ld(pool, out, rows, x, rows, cols);
 }
 
 void matmul_backward(ThreadPool& pool, float* dx, float* dw, float* dbias, const float* dout, const float* x, int m,
@@ -180,10 +195,13 @@ void matmul_backward(ThreadPool& pool, float* dx, float* dw, float* dbias, const
   if (dx) matmul_nn(pool, dx, K, dout, N, m, w.data, w.dtype, K, N, K, true);
   // dw (N, K) += doutᵀ (N, m) · x (m, K)
   if (dw) {
+    // doutᵀ with its rows padded by 16 floats: a row stride that is a
+    // multiple of 4 KiB puts the microkernel's MR row streams in one L1 set.
+    const int ld = m + 16;
     thread_local std::vector<float> dt;
-    dt.resize(size_t(N) * size_t(m));
-    transpose(pool, dt.data(), dout, m, N);
-    matmul_nn(pool, dw, K, dt.data(), m, N, x, DType::F32, K, m, K, true);
+    dt.resize(size_t(N) * size_t(ld));
+    transpose_ld(pool, dt.data(), ld, dout, m, N);
+    matmul_nn(pool, dw, K, dt.data(), ld, N, x, DType::F32, K, m, K, true);
   }
   if (dbias) {
     pool.parallel_for(N, 256, [&](int64_t b, int64_t e) {
