@@ -6,6 +6,10 @@
 
 #include "../core/error.h"
 
+#ifdef FOCUSLLM_X86_DISPATCH
+#include <cpuid.h>
+#endif
+
 namespace focus::cpu {
 
 namespace {
@@ -25,6 +29,16 @@ const Kernels* table_for(Isa isa) {
 std::atomic<const Kernels*> g_active{nullptr};
 std::atomic<int> g_active_isa{0};
 
+#ifdef FOCUSLLM_X86_DISPATCH
+// CPUID leaf 1, ECX bit 29. Not __builtin_cpu_supports("f16c"): clang before
+// 15 does not know that name (and refuses to compile it). The OS saving the
+// YMM state, which F16C needs too, is part of the "avx2" check.
+bool cpu_has_f16c() {
+  unsigned a, b, c, d;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+}
+#endif
+
 }  // namespace
 
 bool isa_supported(Isa isa) {
@@ -33,7 +47,7 @@ bool isa_supported(Isa isa) {
 #ifdef FOCUSLLM_X86_DISPATCH
     case Isa::Avx2:
       __builtin_cpu_init();
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     case Isa::Avx512:
       // libgcc's checks include the OS saving the AVX-512 register state.
       return isa_supported(Isa::Avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
