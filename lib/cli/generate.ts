@@ -61,11 +61,21 @@ export const command: Command = {
     const onSigint = () => ac.abort();
     process.once('SIGINT', onSigint);
     let lastDraw = 0;
+    let drawn: GenerateProgress | null = null;
+    // Once the answer streams to the same terminal the bar gives way (a redraw
+    // would erase the line being written); with stdout redirected it goes on
+    // with the decode speed.
+    const textOnTerminal = Boolean(process.stdout.isTTY);
+    let streaming = false;
     const draw = (p: GenerateProgress) => {
-      if (!showProgress) return;
+      if (!showProgress || (streaming && textOnTerminal)) return;
       const now = Date.now();
-      if (now - lastDraw < 100 && p.phase !== 'done') return;
+      // Throttled to 10 redraws a second, except a new phase or chunk count:
+      // those are few, and the bar has to show each step, the last one included.
+      const step = !drawn || p.phase !== drawn.phase || p.chunksDone !== drawn.chunksDone;
+      if (!step && now - lastDraw < 100) return;
       lastDraw = now;
+      drawn = p;
       if (p.phase === 'done') process.stderr.write('\r\x1b[K');
       else process.stderr.write('\r\x1b[K' + progressLine(p));
     };
@@ -105,10 +115,9 @@ export const command: Command = {
         signal: ac.signal,
         onProgress: draw,
       });
-      let first = true;
       for await (const piece of it) {
-        if (first && showProgress) process.stderr.write('\r\x1b[K');
-        first = false;
+        if (!streaming && showProgress && textOnTerminal) process.stderr.write('\r\x1b[K');
+        streaming = true;
         process.stdout.write(piece);
       }
       process.stdout.write('\n');
