@@ -163,7 +163,7 @@ export async function benchTrain(
       // The peer's step on the 156M shape takes minutes: one timed run, no warm-up.
       const p = childPeer(peerDir, dir, idsFile, c, opts.threads, W === 2048 ? 0 : repeat);
       fs.rmSync(idsFile, { force: true });
-      if ('error' in p) rep.note(String(p.error));
+      if ('error' in p) rep.fail(String(p.error));
       else {
         rec.torch_ms = p.step_ms;
         rec.speedup_vs_torch = p.step_ms / (rec.ours_ms as number);
