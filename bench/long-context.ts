@@ -9,7 +9,7 @@
 // seconds, decode tokens/s, peak RSS of the CLI process.
 //
 //   npm run build:ts && node dist/bench/long-context.js [--chars 1300000] [--threads 2]
-//       [--max-new-tokens 64] [--cache-dir /tmp/focusllm-bench] [--keep-text]
+//       [--max-new-tokens 64] [--cache-dir DIR (default: focusllm-bench in the system temp folder)] [--keep-text]
 //   node dist/bench/long-context.js --chars 200000      # a quick check (seconds)
 //
 // The text depends on the installed packages (npm ci with the lock file gives

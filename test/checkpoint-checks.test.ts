@@ -172,8 +172,8 @@ t.test('config.json values must fit the checkpoint and their types', async (t) =
   for (const edit of [{ eos_token_id: [2, 95] }, { rope_scaling: { type: 'linear', factor: 1 } }, { rope_scaling: { rope_type: 'llama3', factor: 8 } }]) {
     fs.writeFileSync(cfgFile, JSON.stringify({ ...good, ...edit }));
     const m = await load(dir);
-    t.pass(`loads with ${JSON.stringify(edit)}`);
-    if ('eos_token_id' in edit) t.same(m.config.eosTokenIds, [2, 95]);
+    if ('eos_token_id' in edit) t.same(m.config.eosTokenIds, [2, 95], `loads with ${JSON.stringify(edit)}`);
+    else t.equal(m.config.ropeScaling, (edit.rope_scaling as { type?: string; rope_type?: string }).type ?? 'llama3', `loads with ${JSON.stringify(edit)}`);
     m.dispose();
   }
 });

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/reference.h"
+#include "common/op_checks.h"
 #include "common/testing.h"
 #include "core/error.h"
 #include "cpu/ops.h"
@@ -55,41 +56,8 @@ std::vector<float> random_vec(size_t n, ftest::Rng& rng, float scale = 1.0f) {
   return v;
 }
 
-// Worst error per (level, check name) over many cases, reported once each.
-struct Worst {
-  struct Entry {
-    double err = 0;
-    std::string where;
-  };
-  std::map<std::string, Entry> by_name;
-  void add(Isa isa, const std::string& name, double err, const std::string& where) {
-    Entry& e = by_name[std::string(cpu::isa_name(isa)) + ": " + name];
-    if (!(err <= e.err)) {  // NaN sticks
-      e.err = err;
-      e.where = where;
-    }
-  }
-  void report(double tol) {
-    for (auto& [name, e] : by_name) {
-      char buf[160];
-      std::snprintf(buf, sizeof buf, " [worst rel err %.3g at %s, tol %.3g]", e.err, e.where.c_str(), tol);
-      ftest::check(e.err <= tol, name + buf);
-    }
-    by_name.clear();
-  }
-};
-
-template <class F>
-bool throws_error(F f) {
-  try {
-    f();
-  } catch (const Error&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-  return false;
-}
+using ftest::throws_error;
+using ftest::Worst;
 
 // ---- conversions ------------------------------------------------------------------
 

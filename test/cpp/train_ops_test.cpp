@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/op_checks.h"
 #include "common/testing.h"
 #include "common/train_reference.h"
 #include "core/error.h"
@@ -143,44 +144,8 @@ void check_fd(const std::string& what, Dvec& p, const Dvec& g, const std::functi
   ftest::check(e <= kFdTol, "oracle " + what + " = central differences of the forward" + buf);
 }
 
-// Worst error per (level, check name) over many cases, reported once each.
-struct Worst {
-  struct Entry {
-    double err = 0;
-    std::string where;
-  };
-  std::map<std::string, Entry> by_name;
-  void add(Isa isa, const std::string& name, double err, const std::string& where) {
-    Entry& e = by_name[std::string(cpu::isa_name(isa)) + ": " + name];
-    if (!(err <= e.err)) {  // NaN sticks
-      e.err = err;
-      e.where = where;
-    }
-  }
-  void add(Isa isa, const std::string& name, const Vec& got, const Vec& want, const std::string& where) {
-    add(isa, name, ftest::rel_err(got.data(), want.data(), got.size()), where);
-  }
-  void report(double tol) {
-    for (auto& [name, e] : by_name) {
-      char buf[200];
-      std::snprintf(buf, sizeof buf, " [worst rel err %.3g at %s, tol %.3g]", e.err, e.where.c_str(), tol);
-      ftest::check(e.err <= tol, name + buf);
-    }
-    by_name.clear();
-  }
-};
-
-template <class F>
-bool throws_error(F f) {
-  try {
-    f();
-  } catch (const Error&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-  return false;
-}
+using ftest::throws_error;
+using ftest::Worst;
 
 // The name suffix of a check whose call asked for only some of its
 // gradients (mask bit i = gradient i; `all` = every bit).
