@@ -182,7 +182,7 @@ function toBf16(src: Uint32Array, dst: Uint16Array, n: number): void {
 }
 
 // Float32 bits -> IEEE half bits, round to nearest even, subnormals included.
-function toF16(src: Uint32Array, dst: Uint16Array, n: number): void {
+export function toF16(src: Uint32Array, dst: Uint16Array, n: number): void {
   for (let i = 0; i < n; i++) {
     const u = src[i];
     const sign = (u >>> 16) & 0x8000;

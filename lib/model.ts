@@ -1,5 +1,6 @@
 // The public model object: load a checkpoint, run forwards, open FocusLLM
 // sessions, generate.
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -8,6 +9,8 @@ import { native } from './native';
 import { generateText, type GenerateRequest } from './generate';
 import { makeNativeSampler, type NativeSampler, type SamplingOptions } from './sampling';
 import { runCancellable, Session, type SessionHost, type SessionOptions } from './session';
+import { type FocusParams, resolveFocusParams } from './plan';
+import { resolveModelDir } from './shipped';
 import { loadTokenizer } from './tokenizer/index';
 import { prepareTraining, runTraining, type TrainOptions, type TrainRunOptions, type TrainSummary } from './train/index';
 import type { Tokenizer } from './tokenizer/types';
@@ -57,6 +60,8 @@ export class Model implements SessionHost {
     readonly dir: string,
     readonly native: NativeModel,
     readonly tokenizer: Tokenizer | null,
+    /** the FocusLLM parameters sessions use where their options are silent (config.json "focusllm", else DESIGN's) */
+    readonly focusDefaults: FocusParams = resolveFocusParams(),
   ) {}
 
   get config(): NativeConfig {
@@ -223,9 +228,15 @@ export class Model implements SessionHost {
   }
 }
 
-/** Loads a checkpoint folder (config.json + safetensors [+ tokenizer.json]). */
-export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Model> {
-  if (typeof dir !== 'string' || dir.length === 0) throw new Error('loadModel(dir): dir must be a folder path');
+/**
+ * Loads a checkpoint folder (config.json + safetensors [+ tokenizer.json]).
+ * Without a folder (or with "focus-tiny") it loads the model shipped in the
+ * package.
+ */
+export async function loadModel(dir?: string, opts: LoadOptions = {}): Promise<Model> {
+  if (dir !== undefined && (typeof dir !== 'string' || dir.length === 0))
+    throw new Error('loadModel(dir): dir must be a folder path, or omitted for the shipped model');
+  dir = resolveModelDir(dir).dir;
   const addon = native();
   let backend = opts.backend ?? 'auto';
   if (!['cpu', 'cuda', 'auto'].includes(backend))
@@ -239,6 +250,7 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Mo
   if (!Number.isInteger(threads) || threads < 1 || threads > 1024)
     throw new Error(`option threads must be an integer from 1 to 1024, got ${String(opts.threads)}`);
   const abs = path.resolve(dir);
+  const focusDefaults = readFocusDefaults(abs);
   const nm = await addon.loadModel(abs, {
     backend: backend as 'cpu' | 'cuda',
     threads,
@@ -267,5 +279,42 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Mo
         unused.slice(0, 5).join(', ') + (unused.length > 5 ? ', ...' : '') + ' (model.info.unusedTensors lists them)',
       { code: 'FOCUSLLM_UNUSED_TENSORS' },
     );
-  return new Model(abs, nm, tok);
+  return new Model(abs, nm, tok, focusDefaults);
+}
+
+const FOCUS_CONFIG_KEYS: Record<string, keyof FocusParams> = {
+  local_window: 'localWindow',
+  chunk_size: 'chunkSize',
+  prompt_cap: 'promptCap',
+  min_chunked_length: 'minChunkedLength',
+};
+
+/**
+ * The checkpoint's own FocusLLM defaults: config.json may carry
+ * `"focusllm": {"local_window", "chunk_size", "prompt_cap", "min_chunked_length"}`
+ * (any subset) for a model whose window is not LLaMA-2's 4096; what it leaves
+ * out takes DESIGN's defaults. Options given to a session override them.
+ */
+export function readFocusDefaults(dir: string): FocusParams {
+  const file = path.join(dir, 'config.json');
+  let cfg: unknown;
+  try {
+    cfg = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return resolveFocusParams(); // the native loader reports a missing or broken config.json
+  }
+  const f = (cfg as { focusllm?: unknown } | null)?.focusllm;
+  if (f === undefined) return resolveFocusParams();
+  if (typeof f !== 'object' || f === null || Array.isArray(f)) throw new Error(`${file}: field focusllm must be an object`);
+  const p: Partial<FocusParams> = {};
+  for (const [k, v] of Object.entries(f)) {
+    const key = FOCUS_CONFIG_KEYS[k];
+    if (!key) throw new Error(`${file}: field focusllm.${k} is unknown (known: ${Object.keys(FOCUS_CONFIG_KEYS).join(', ')})`);
+    p[key] = v as number;
+  }
+  try {
+    return resolveFocusParams(p);
+  } catch (e) {
+    throw new Error(`${file}: field focusllm: ${(e as Error).message}`);
+  }
 }

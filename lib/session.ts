@@ -59,6 +59,13 @@ export interface SessionHost {
   /** serialised native runs */
   run(batch: NativeSeq[], control?: RunControl): Promise<Float32Array>;
   runSample(batch: NativeSeq[], sampler: NativeSampler, control?: RunControl): Promise<Int32Array>;
+  /** FocusLLM parameters where the options are silent (default: DESIGN's) */
+  readonly focusDefaults?: FocusParams;
+}
+
+/** the entries of o whose value is not undefined (so they do not mask defaults) */
+export function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function abortError(signal: AbortSignal): Error {
@@ -110,7 +117,7 @@ export class Session {
     opts: SessionOptions = {},
   ) {
     const { bosId, maxSteps, keepChunkCaches, cacheType, ...focus } = opts;
-    this.params = resolveFocusParams(focus);
+    this.params = resolveFocusParams({ ...host.focusDefaults, ...definedOnly(focus) });
     const cfg = host.native.config;
     this.bosId = bosId ?? cfg.bosTokenId;
     if (!Number.isInteger(this.bosId) || this.bosId < 0 || this.bosId >= cfg.vocabSize)

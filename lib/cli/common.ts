@@ -1,11 +1,12 @@
 // Flags and helpers shared by the CLI commands.
 import { type FlagSpec, type Flags, UsageError } from './args';
 import { loadModel, type Model } from '../model';
+import { resolveModelDir, SHIPPED_MODEL } from '../shipped';
 import type { SessionOptions } from '../session';
 
 /** --model, --backend, --threads, --max-batch-tokens */
 export const MODEL_FLAGS: Record<string, FlagSpec> = {
-  model: { type: 'string', help: 'checkpoint folder (config.json + *.safetensors [+ tokenizer.json])', required: true },
+  model: { type: 'string', help: 'checkpoint folder (config.json + *.safetensors [+ tokenizer.json]); default: the shipped model focus-tiny' },
   backend: { type: 'string', help: 'cpu, cuda or auto', default: 'auto' },
   threads: { type: 'int', help: 'CPU threads (default: all cores)' },
   'max-batch-tokens': { type: 'int', help: 'rows per native micro-batch (default: backend-specific)' },
@@ -23,7 +24,9 @@ export const FOCUS_FLAGS: Record<string, FlagSpec> = {
 export async function modelFromFlags(f: Flags, opts: { tokenizer?: boolean } = {}): Promise<Model> {
   const backend = String(f.backend ?? 'auto');
   if (!['cpu', 'cuda', 'auto'].includes(backend)) throw new UsageError(`--backend must be cpu, cuda or auto, got '${backend}'`);
-  return loadModel(String(f.model), {
+  const { dir, shipped } = resolveModelDir(f.model === undefined ? undefined : String(f.model));
+  if (shipped) process.stderr.write(`focusllm: using the shipped model ${SHIPPED_MODEL} (${dir}); --model DIR picks another\n`);
+  return loadModel(dir, {
     backend: backend as 'cpu' | 'cuda' | 'auto',
     threads: f.threads as number | undefined,
     maxBatchTokens: f['max-batch-tokens'] as number | undefined,

@@ -122,3 +122,87 @@ export function lossCurveSvg(losses: readonly number[], o: CurveOptions = {}): s
   s.push('</svg>');
   return s.join('\n') + '\n';
 }
+
+export interface Series {
+  name: string;
+  /** [x, y] points; a non-finite y breaks the line */
+  points: readonly (readonly [number, number])[];
+}
+
+export interface ChartOptions {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  /** log2 x axis, ticks at the points' x values (default false) */
+  logX?: boolean;
+  /** y range (default: the data's, padded) */
+  yMin?: number;
+  yMax?: number;
+  /** label of an x value (default: the number) */
+  xTick?: (x: number) => string;
+  width?: number;
+  height?: number;
+}
+
+const PALETTE = ['#08519c', '#e6550d', '#31a354', '#756bb1', '#636363', '#d62728'];
+
+/** Several named series as lines with markers and a legend: scaling curves for the README. */
+export function lineChartSvg(series: readonly Series[], o: ChartOptions): string {
+  const W = o.width ?? 720;
+  const H = o.height ?? 420;
+  const m = { left: 64, right: 190, top: 36, bottom: 48 };
+  const pw = W - m.left - m.right;
+  const ph = H - m.top - m.bottom;
+  const tx = (x: number) => (o.logX ? Math.log2(x) : x);
+  const xs = [...new Set(series.flatMap((s) => s.points.map((p) => p[0])))].sort((a, b) => a - b);
+  const ys = series.flatMap((s) => s.points.map((p) => p[1])).filter((v) => Number.isFinite(v));
+  let lo = o.yMin ?? (ys.length ? Math.min(...ys) : 0);
+  let hi = o.yMax ?? (ys.length ? Math.max(...ys) : 1);
+  if (hi - lo < 1e-12) {
+    lo -= 0.5;
+    hi += 0.5;
+  }
+  if (o.yMin === undefined) lo -= (hi - lo) * 0.05;
+  if (o.yMax === undefined) hi += (hi - lo) * 0.05;
+  const x0 = xs.length ? tx(xs[0]) : 0;
+  const x1 = xs.length > 1 ? tx(xs[xs.length - 1]) : x0 + 1;
+  const X = (x: number) => m.left + ((tx(x) - x0) / (x1 - x0)) * pw;
+  const Y = (v: number) => m.top + (1 - (v - lo) / (hi - lo)) * ph;
+  const s: string[] = [];
+  s.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  s.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  s.push(`<text x="${m.left + pw / 2}" y="22" text-anchor="middle" font-size="14">${esc(o.title)}</text>`);
+  for (const v of ticks(lo, hi)) {
+    const y = Y(v).toFixed(2);
+    s.push(`<line x1="${m.left}" x2="${m.left + pw}" y1="${y}" y2="${y}" stroke="#e5e5e5"/>`);
+    s.push(`<text x="${m.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${label(v)}</text>`);
+  }
+  for (const v of o.logX ? xs : ticks(x0, x1)) {
+    const x = X(v).toFixed(2);
+    s.push(`<line x1="${x}" x2="${x}" y1="${m.top + ph}" y2="${m.top + ph + 4}" stroke="black"/>`);
+    s.push(`<text x="${x}" y="${m.top + ph + 18}" text-anchor="middle">${esc(o.xTick ? o.xTick(v) : label(v))}</text>`);
+  }
+  s.push(`<path d="M${m.left},${m.top} V${m.top + ph} H${m.left + pw}" fill="none" stroke="black"/>`);
+  s.push(`<text x="${m.left + pw / 2}" y="${H - 8}" text-anchor="middle">${esc(o.xLabel)}</text>`);
+  s.push(`<text transform="translate(16 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle">${esc(o.yLabel)}</text>`);
+  series.forEach((sr, i) => {
+    const c = PALETTE[i % PALETTE.length];
+    const parts: string[] = [];
+    let pen = false;
+    for (const [x, y] of sr.points) {
+      if (!Number.isFinite(y)) {
+        pen = false;
+        continue;
+      }
+      parts.push(`${pen ? 'L' : 'M'}${X(x).toFixed(2)},${Y(y).toFixed(2)}`);
+      pen = true;
+      s.push(`<circle cx="${X(x).toFixed(2)}" cy="${Y(y).toFixed(2)}" r="3" fill="${c}"/>`);
+    }
+    if (parts.length) s.push(`<path d="${parts.join(' ')}" fill="none" stroke="${c}" stroke-width="2"/>`);
+    const ly = m.top + 10 + i * 18;
+    s.push(`<line x1="${W - m.right + 12}" x2="${W - m.right + 36}" y1="${ly}" y2="${ly}" stroke="${c}" stroke-width="2"/>`);
+    s.push(`<text x="${W - m.right + 42}" y="${ly}" dominant-baseline="middle">${esc(sr.name)}</text>`);
+  });
+  s.push('</svg>');
+  return s.join('\n') + '\n';
+}
