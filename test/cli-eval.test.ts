@@ -9,6 +9,8 @@ import t from 'tap';
 import { writeRandomModel } from '../bench/random-model';
 import { main } from '../lib/cli/main';
 import { scorePrediction } from '../lib/eval/longbench';
+import { pplOfficialWindows } from '../lib/eval/ppl-official';
+import { loadTokenizer } from '../lib/tokenizer/index';
 import { captureStdout } from './helpers/cli';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'focusllm-cli-eval-'));
@@ -134,6 +136,81 @@ t.test('longbench --json', async (t) => {
   t.match(tab.stdout, /trec \(classification\): [\d.]+ over 1 record,/);
 });
 
+t.test('passkey --protocol official', async (t) => {
+  const r = await run(['passkey', ...BASE, '--protocol', 'official', '--lengths', '100,300', '--trials', '2', '--seed', '3', '--json', ...FOCUS]);
+  t.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  t.match(j, { task: 'passkey', protocol: 'official', unit: 'tokens', native: false, seed: 3 });
+  t.same(j.lengths.map((l: { length: number; trials: number }) => [l.length, l.trials]), [[100, 2], [300, 2]]);
+  for (const x of j.records) {
+    t.ok(x.tokens <= x.length && x.passkey >= 1 && x.passkey <= 49999, `key ${x.passkey}, ${x.tokens} tokens`);
+    t.equal(x.answerTokens, String(x.passkey).length + 1, 'the answer: "▁" and its digits');
+    t.equal(x.correct, x.answer.trim() === String(x.passkey));
+  }
+  t.same(j.records.map((x: { mode: string }) => x.mode), ['native', 'native', 'focus', 'focus']);
+  const c = await run(['passkey', ...BASE, '--protocol', 'official', '--chars', '--native', '--lengths', '0,1200', '--trials', '1', '--json', ...FOCUS]);
+  t.equal(c.code, 0, c.stderr);
+  const k = JSON.parse(c.stdout);
+  t.match(k, { unit: 'chars', native: true });
+  t.same(k.records.map((x: { garbageChars: number; mode: string }) => [x.garbageChars, x.mode]), [[0, 'native'], [1200, 'native']], 'n_garbage as given; native above 128 tokens');
+  t.ok(k.records[1].tokens > 128);
+  const tab = await run(['passkey', ...BASE, '--protocol', 'official', '--chars', '--lengths', '400', '--trials', '1']);
+  t.equal(tab.code, 0, tab.stderr);
+  t.match(tab.stdout, /^length\s+trials\s+correct\s+accuracy/);
+  t.match(tab.stdout, /\n400 chars\s+1\s+[01]\s/);
+  t.match(tab.stdout, /protocol official \(FocusLLM eval_passkey\.py\)/);
+});
+
+t.test('ppl --protocol official', async (t) => {
+  const tok = (await loadTokenizer(modelDir))!;
+  const docs = [Array.from({ length: 3 }, () => text).join('\n'), text];
+  const data = path.join(root, 'docs.jsonl');
+  fs.writeFileSync(data, docs.map((d, i) => JSON.stringify({ text: d, name: `doc${i}` })).join('\n') + '\n');
+  const r = await run(['ppl', ...BASE, '--protocol', 'official', '--data', data, '--max-length', '64', '--stride', '32', '--score-last', '8', '--mode', 'both', '--json', ...FOCUS]);
+  t.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  t.match(j, { task: 'ppl', protocol: 'official', maxLength: 64, stride: 32, scoreLast: 8, nativeScoreLast: 256, nativeWindow: 4096, maxWindows: null });
+  const n = docs.map((d) => tok.encode(d, { addSpecial: false }).length);
+  t.same(j.documents, docs.map((_, i) => ({ name: `doc${i}`, tokens: n[i], windows: pplOfficialWindows(n[i], 64, 32).length })));
+  t.same(
+    j.windows.map((w: { doc: number; begin: number; end: number }) => [w.doc, w.begin, w.end]),
+    n.flatMap((m, doc) => pplOfficialWindows(m, 64, 32).map((w) => [doc, w.begin, w.end])),
+  );
+  t.same(j.results.map((m: { mode: string }) => m.mode), ['focus', 'native']);
+  for (const m of j.results) {
+    t.equal(m.documents.length, 2);
+    t.ok(Math.abs(Math.log(m.ppl) - m.meanNll) < 1e-9 && m.ppl > 1, `${m.mode}: ppl ${m.ppl}`);
+  }
+  t.ok(j.windows.every((w: { tokens: number; native: { scored: number } }) => w.native.scored === w.tokens - 1), 'native: windows under 257 tokens score all but BOS');
+  const f = await run(['ppl', ...BASE, '--protocol', 'official', '--file', path.join(root, 'text.txt'), '--max-length', '64', '--stride', '32', '--score-last', '8', '--max-windows', '2', ...FOCUS]);
+  t.equal(f.code, 0, f.stderr);
+  t.match(f.stdout, /^mode\s+documents\s+windows\s+scored\s+ppl\s+mean NLL\s+seconds/);
+  t.match(f.stdout, /\nfocus\s+1\s+2\s+16\s/, 'one document, two windows of 8 scored tokens');
+  t.match(f.stdout, /protocol official: max length 64, stride 32, 2 windows \(--max-windows 2\)/);
+  const c = JSON.parse(fs.readFileSync(path.join(FX, 'tiny-gqa.focus.json'), 'utf8'));
+  const idsFile = path.join(root, 'ids-official.json');
+  fs.writeFileSync(idsFile, JSON.stringify(c.ids));
+  const i = await run(['ppl', '--model', path.join(FX, 'tiny-gqa'), '--backend', 'cpu', '--threads', '2', '--protocol', 'official', '--ids', idsFile, '--max-length', '100', '--stride', '100', '--mode', 'native', '--window', '20', '--json']);
+  t.equal(i.code, 0, i.stderr);
+  const k = JSON.parse(i.stdout);
+  t.equal(k.nativeWindow, 20);
+  t.same(k.windows.map((w: { begin: number; end: number; native: { scored: number; inputTokens: number } }) => [w.begin, w.end, w.native.scored, w.native.inputTokens]), [
+    [0, 99, 19, 20],
+    [100, 149, 19, 20],
+  ], '149 ids after BOS: two windows, each forward cut to 20 tokens');
+});
+
+t.test('longbench --protocol official', async (t) => {
+  const r = await run(['longbench', ...BASE, '--protocol', 'official', '--data', path.join(root, 'qa.jsonl'), '--task', 'hotpotqa', '--limit', '1', '--max-new-tokens', '4', '--json']);
+  t.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  t.match(j, { protocol: 'official', dataset: 'hotpotqa', maxLength: 15500, stopAtNewline: true, chat: false });
+  t.same(j.focus, { localWindow: 3500, chunkSize: 1024, promptCap: 512, minChunkedLength: 4096 });
+  const o = await run(['longbench', ...BASE, '--protocol', 'official', '--data', path.join(root, 'trec.jsonl'), '--task', 'trec', '--max-new-tokens', '3', '--max-length', '60', ...FOCUS]);
+  t.equal(o.code, 0, o.stderr);
+  t.match(o.stdout, /protocol official: local window 64, chunk 64, prompts cut to 60 tokens\n?$/, 'given flags win over the preset; trec has no newline stop');
+});
+
 t.test('usage errors exit 2 and name the flag', async (t) => {
   const cases: [string[], RegExp][] = [
     [['passkey', ...BASE], /--lengths is required/],
@@ -157,6 +234,28 @@ t.test('usage errors exit 2 and name the flag', async (t) => {
     [['longbench', ...BASE, '--data', path.join(root, 'missing.jsonl'), '--task', 'qasper'], /--data: no such file/],
     [['longbench', ...BASE, '--data', path.join(root, 'qa.jsonl'), '--task', 'qasper', '--limit', '0'], /--limit must be at least 1/],
     [['longbench', ...BASE, '--task', 'qasper'], /--data is required/],
+    [['passkey', ...BASE, '--lengths', '4k', '--protocol', 'landmark'], /--protocol must be default or official, got 'landmark'/],
+    [['passkey', ...BASE, '--lengths', '4k', '--chars'], /--chars needs --protocol official/],
+    [['passkey', ...BASE, '--lengths', '4k', '--native'], /--native needs --protocol official/],
+    [['passkey', ...BASE, '--lengths', '4k', '--protocol', 'official', '--depths', '0.5'], /--depths does not apply to --protocol official/],
+    [['passkey', ...BASE, '--lengths', '4k', '--protocol', 'official', '--max-new-tokens', '5'], /--max-new-tokens does not apply to --protocol official/],
+    [['passkey', ...BASE, '--lengths', '-5', '--protocol', 'official', '--chars'], /--lengths: '-5' is not a character count/],
+    [['ppl', ...BASE, '--file', path.join(root, 'text.txt'), '--protocol', 'official'], /--max-length is required with --protocol official/],
+    [['ppl', ...BASE, '--file', path.join(root, 'text.txt'), '--protocol', 'official', '--max-length', '1'], /--max-length must be at least 2/],
+    [['ppl', ...BASE, '--file', path.join(root, 'text.txt'), '--protocol', 'official', '--max-length', '64', '--length', '100'], /--length does not apply to --protocol official/],
+    [['ppl', ...BASE, '--file', path.join(root, 'text.txt'), '--protocol', 'official', '--max-length', '64', '--window-bos=false'], /--window-bos does not apply to --protocol official/],
+    [['ppl', ...BASE, '--file', path.join(root, 'text.txt'), '--protocol', 'official', '--max-length', '64', '--mode', 'fast'], /--mode must be focus, native or both, got 'fast'/],
+    [['ppl', ...BASE, '--file', path.join(root, 'text.txt'), '--protocol', 'official', '--max-length', '64', '--max-windows', '0'], /--max-windows must be at least 1/],
+    [['ppl', ...BASE, '--file', path.join(root, 'text.txt'), '--protocol', 'official', '--max-length', '64', '--stride', '0'], /--stride must be at least 1/],
+    [['ppl', ...BASE, '--file', 'a.txt', '--data', 'b.jsonl', '--protocol', 'official', '--max-length', '64'], /give exactly one of --file, --ids and --data/],
+    [['ppl', ...BASE, '--data', path.join(root, 'missing.jsonl'), '--protocol', 'official', '--max-length', '64'], /--data: no such file/],
+    [['ppl', ...BASE, '--data', path.join(root, 'docs.jsonl')], /--data needs --protocol official/],
+    [['ppl', ...BASE, '--file', path.join(root, 'text.txt'), '--max-length', '64'], /--max-length needs --protocol official/],
+    [['ppl', ...BASE, '--file', path.join(root, 'text.txt'), '--protocol', 'official', '--max-length', '64', '--mode', 'both', '--both'], /unknown option --both/],
+    [
+      ['longbench', ...BASE, '--data', path.join(root, 'qa.jsonl'), '--task', 'qasper', '--protocol', 'official', '--min-chunked-length', '2048'],
+      /--min-chunked-length \(2048\) must be larger than --local-window \(3500\) \(--protocol official sets --local-window 3500, --chunk-size 1024, --prompt-cap 512 and --min-chunked-length 4096 unless given\)/,
+    ],
   ];
   for (const [argv, re] of cases) {
     const r = await run(argv);

@@ -8,7 +8,17 @@ import t from 'tap';
 
 import { scriptedModel } from './helpers/scripted-model';
 import { writeRandomModel } from '../bench/random-model';
-import { formatPrompt, LONGBENCH_TASKS, readLongbenchJsonl, runLongbench, scorePrediction, type LongbenchRecord } from '../lib/eval/longbench';
+import {
+  formatPrompt,
+  LONGBENCH_OFFICIAL,
+  LONGBENCH_TASKS,
+  longbenchProtocolTask,
+  readLongbenchJsonl,
+  runLongbench,
+  scorePrediction,
+  truncateMiddle,
+  type LongbenchRecord,
+} from '../lib/eval/longbench';
 import { loadModel, type Model } from '../lib/model';
 import { loadTokenizer } from '../lib/tokenizer/index';
 import type { Tokenizer } from '../lib/tokenizer/types';
@@ -142,4 +152,88 @@ t.test('a real model: greedy predictions, scored by the task metric', async (t) 
   const out: number[] = [];
   for await (const id of model.generateTokens(ids, { maxNewTokens: 6, focus })) out.push(id);
   t.equal(r.details[0].prediction, tok.decode(out, { skipSpecial: true }));
+});
+
+t.test('official protocol: FocusLLM templates and newline stops', async (t) => {
+  t.match(LONGBENCH_OFFICIAL, { localWindow: 3500, chunkSize: 1024, promptCap: 512, minChunkedLength: 4096, maxLength: 15500 });
+  t.same([...LONGBENCH_OFFICIAL.newlineStop].sort(), ['2wikimqa', 'hotpotqa', 'multifieldqa_en', 'musique', 'narrativeqa', 'qasper', 'samsum']);
+  const nq = longbenchProtocolTask('narrativeqa', 'official').task;
+  t.match(nq.prompt, /Answer the question asconcisely as you can/, 'narrativeqa: Activation Beacon\'s template, typo included');
+  t.equal(longbenchProtocolTask('gov_report', 'official').task.prompt.slice(0, 20), 'Report:\n{context}\n\nY', 'summaries: the document first');
+  t.equal(longbenchProtocolTask('qasper', 'official').task.prompt, LONGBENCH_TASKS.qasper.prompt, 'the other templates are LongBench\'s');
+  t.equal(longbenchProtocolTask('qasper_e', 'official').name, 'qasper');
+  t.same(
+    ['hotpotqa', 'samsum', 'trec', 'gov_report'].map((n) => [longbenchProtocolTask(n, 'official').task.stopAtNewline, longbenchProtocolTask(n, 'default').task.stopAtNewline]),
+    [[true, false], [true, true], [false, false], [false, false]],
+  );
+
+  const m = oracle(false, '\nmore words');
+  const sessions: Record<string, unknown>[] = [];
+  const create = m.createSession.bind(m);
+  m.createSession = (o) => {
+    sessions.push({ ...o });
+    return create(o);
+  };
+  const rec = { ...qa('Amanda baked cookies.', ['Amanda baked cookies.']), length: undefined };
+  const h = await runLongbench(m, { task: 'hotpotqa', protocol: 'official', records: [rec] });
+  t.equal(h.details[0].prediction, ' Amanda baked cookies.', 'hotpotqa stops at the newline');
+  t.match(h, { protocol: 'official', maxLength: 15500, stopAtNewline: true, chat: false });
+  t.same(h.focus, { localWindow: 3500, chunkSize: 1024, promptCap: 512, minChunkedLength: 4096 });
+  t.match(sessions[0], { localWindow: 3500, chunkSize: 1024 }, 'the session ran with the preset');
+  const d = await runLongbench(m, { task: 'hotpotqa', records: [rec] });
+  t.equal(d.details[0].prediction, ' Amanda baked cookies.\nmore words', 'the default protocol does not');
+  t.match(d, { protocol: 'default', maxLength: null, stopAtNewline: false });
+  // samsum: no forced first token in FocusLLM's script, so a newline first ends the answer at once.
+  const s = await runLongbench(oracle(true, '\nmore words'), { task: 'samsum', protocol: 'official', records: [rec] });
+  t.equal(s.details[0].prediction, '');
+  t.equal(s.details[0].newTokens, 0);
+  // Given options win over the preset.
+  sessions.length = 0;
+  const o = await runLongbench(m, {
+    task: 'gov_report',
+    protocol: 'official',
+    records: [rec],
+    maxLength: 40,
+    maxNewTokens: 4,
+    focus: { localWindow: 64, chunkSize: undefined, minChunkedLength: 128 },
+  });
+  t.same(o.focus, { localWindow: 64, chunkSize: 1024, promptCap: 512, minChunkedLength: 128 });
+  t.match(sessions[0], { localWindow: 64, chunkSize: 1024, minChunkedLength: 128 });
+  t.equal(o.maxLength, 40);
+  t.ok(o.details[0].truncated);
+  t.match(m.prompts.at(-1)!, /^Report:\n/, 'the official gov_report template');
+  t.match(m.prompts.at(-1)!, /Summary:$/);
+  await t.rejects(
+    runLongbench(m, { task: 'hotpotqa', protocol: 'official', records: [rec], focus: { minChunkedLength: 2048 } }),
+    /minChunkedLength \(2048\) must be larger than localWindow \(3500\)/,
+  );
+  await t.rejects(runLongbench(m, { task: 'hotpotqa', protocol: 'pred' as 'official', records: [rec] }), /option protocol must be "default" or "official"/);
+  // A checkpoint's own FocusLLM defaults: the default protocol reports them, the official one does not use them.
+  const own = { localWindow: 100, chunkSize: 50, promptCap: 20, minChunkedLength: 200 };
+  const withDefaults = Object.assign(oracle(), { focusDefaults: own });
+  t.same((await runLongbench(withDefaults, { task: 'hotpotqa', records: [rec] })).focus, own);
+  t.same((await runLongbench(withDefaults, { task: 'hotpotqa', protocol: 'official', records: [rec] })).focus, {
+    localWindow: 3500,
+    chunkSize: 1024,
+    promptCap: 512,
+    minChunkedLength: 4096,
+  });
+});
+
+t.test('truncateMiddle keeps the first and last maxLength / 2 tokens, as text', async (t) => {
+  const words = Array.from({ length: 30 }, (_, i) => `w${i}`);
+  const text = words.join(' ');
+  const ids = tok.encode(text);
+  // Each word is "▁w" and one piece per digit.
+  t.same(ids.slice(0, 4).map((i) => tok.idToToken(i)), ['<s>', '▁w', '0', '▁w'], 'the pieces this test counts on');
+  const full = truncateMiddle(tok, text, ids.length);
+  t.same(full, { text, truncated: false }, 'a prompt of maxLength tokens is kept');
+  t.equal(ids.length, 81, 'BOS, 10 words of two pieces, 20 of three');
+  // maxLength 11: half 5. The first 5 pieces <s> ▁w 0 ▁w 1 read "w0 w1"; the last 5, 2 8 ▁w 2 9, read
+  // "28 w29"; the two decoded halves are joined as they are, as pred.py does.
+  t.same(truncateMiddle(tok, text, 11), { text: 'w0 w128 w29', truncated: true });
+  t.equal(truncateMiddle(tok, text, 10).text, 'w0 w128 w29', 'an odd limit rounds the half down');
+  // maxLength 12: <s> ▁w 0 ▁w 1 ▁w and ▁w 2 8 ▁w 2 9 (a leading "▁" decodes to nothing).
+  t.equal(truncateMiddle(tok, text, 12).text, 'w0 w1 ww28 w29');
+  t.throws(() => truncateMiddle(tok, text, 1), /maxLength must be an integer >= 2/);
 });

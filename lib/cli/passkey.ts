@@ -1,27 +1,38 @@
-// focusllm passkey: pass-key retrieval accuracy at several context lengths.
+// focusllm passkey: pass-key retrieval accuracy at several context lengths,
+// in focusllm's default protocol or FocusLLM's official one.
 import { parseFlags, parseNumber, usage, UsageError, type FlagSpec } from './args';
 import type { Command } from './command';
 import { FOCUS_FLAGS, MODEL_FLAGS, modelFromFlags, table } from './common';
-import { checkedFocus, ingestText, progressWanted, StatusLine, withSigint, cell } from '../eval/cli';
-import { runPasskey, type PasskeyResult } from '../eval/passkey';
+import { checkedFocus, ingestText, progressWanted, protocolFromFlags, StatusLine, withSigint, cell } from '../eval/cli';
+import { runPasskey, type PasskeyProgress, type PasskeyResult } from '../eval/passkey';
+import { runPasskeyOfficial, type PasskeyOfficialResult } from '../eval/passkey-official';
 
 const SPEC: Record<string, FlagSpec> = {
   ...MODEL_FLAGS,
-  lengths: { type: 'list', help: 'prompt lengths in tokens, e.g. 4k,16k,64k', required: true },
+  protocol: {
+    type: 'string',
+    help: 'default (task first, whole filler sentences, first number of the answer) or official (FocusLLM eval_passkey.py: filler cut by characters, key 1..49999, exactly the answer tokens, exact match)',
+    default: 'default',
+  },
+  lengths: { type: 'list', help: 'prompt lengths in tokens, e.g. 4k,16k,64k (with --chars: filler characters)', required: true },
+  chars: { type: 'bool', help: 'official: --lengths are filler characters (n_garbage), not prompt tokens' },
+  native: { type: 'bool', help: 'official: run every prompt natively as one causal sequence (the baseline)' },
   trials: { type: 'int', help: 'trials per length (per depth with --depths)', default: 10 },
   seed: { type: 'int', help: 'seed of the pass keys and depths', default: 42 },
-  depths: { type: 'list', help: 'fixed depths in [0,1] of the pass-key line (default: random per trial)' },
-  'max-new-tokens': { type: 'int', help: 'answer tokens at most (default: enough for the pass key)' },
+  depths: { type: 'list', help: 'default protocol: fixed depths in [0,1] of the pass-key line (default: random per trial)' },
+  'max-new-tokens': { type: 'int', help: 'default protocol: answer tokens at most (default: enough for the pass key)' },
   json: { type: 'bool', help: 'print one JSON object (summary + every trial)' },
   progress: { type: 'bool', help: 'progress line on stderr (default: when stderr is a terminal)' },
   ...FOCUS_FLAGS,
 };
 
-function parseLengths(v: string[]): number[] {
+function parseLengths(v: string[], chars = false): number[] {
   if (v.length === 0) throw new UsageError('--lengths needs at least one length');
   return v.map((s) => {
     const n = parseNumber(s);
-    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--lengths: '${s}' is not a positive token count (e.g. 4096 or 4k)`);
+    if (chars) {
+      if (!Number.isInteger(n) || n < 0) throw new UsageError(`--lengths: '${s}' is not a character count (e.g. 60000 or 60k)`);
+    } else if (!Number.isInteger(n) || n < 1) throw new UsageError(`--lengths: '${s}' is not a positive token count (e.g. 4096 or 4k)`);
     return n;
   });
 }
@@ -36,9 +47,10 @@ function parseDepths(v: string[] | undefined): number[] | undefined {
   });
 }
 
-export function passkeyTable(r: PasskeyResult): string {
+export function passkeyTable(r: PasskeyResult | PasskeyOfficialResult): string {
+  const official = 'protocol' in r && r.protocol === 'official';
   const rows = r.lengths.map((l) => [
-    l.length,
+    official && r.unit === 'chars' ? `${l.length} chars` : l.length,
     l.trials,
     l.correct,
     `${(100 * l.accuracy).toFixed(1)}%`,
@@ -53,6 +65,11 @@ export function passkeyTable(r: PasskeyResult): string {
     lines.push(table(['length', 'depth', 'pass key', 'answer'], miss.map((t) => [t.length, t.depth, t.passkey, cell(t.answer)])));
   }
   lines.push('', `accuracy ${(100 * r.accuracy).toFixed(1)}% (${r.correct}/${r.trials}), seed ${r.seed}, ${r.seconds.toFixed(1)} s`);
+  if (official)
+    lines.push(
+      `protocol official (FocusLLM eval_passkey.py): filler cut by characters, key 1..49999, ${r.native ? 'native (no chunks)' : 'FocusLLM'}, ` +
+        'greedy answer of exactly the key\'s tokens, exact match',
+    );
   return lines.join('\n');
 }
 
@@ -60,12 +77,18 @@ export const command: Command = {
   usage: () =>
     usage(
       'passkey',
-      'Pass-key retrieval: a 5-digit key hidden at a random depth in filler text of each length; accuracy of greedy answers.',
+      'Pass-key retrieval: a key hidden at a random depth in filler text of each length; accuracy of greedy answers.',
       SPEC,
     ),
   async run(argv) {
     const f = parseFlags(argv, SPEC);
-    const lengths = parseLengths(f.lengths as string[]);
+    const protocol = protocolFromFlags(f);
+    const official = protocol === 'official';
+    for (const k of ['chars', 'native'])
+      if (f[k] && !official) throw new UsageError(`--${k} needs --protocol official`);
+    for (const k of ['depths', 'max-new-tokens'])
+      if (f[k] !== undefined && official) throw new UsageError(`--${k} does not apply to --protocol official (random depths; exactly the answer's tokens)`);
+    const lengths = parseLengths(f.lengths as string[], Boolean(f.chars));
     const depths = parseDepths(f.depths as string[] | undefined);
     const trials = f.trials as number;
     if (trials < 1) throw new UsageError(`--trials must be at least 1, got ${trials}`);
@@ -76,21 +99,24 @@ export const command: Command = {
     const model = await modelFromFlags(f);
     try {
       if (!model.tokenizer) throw new Error(`--model ${String(f.model)} has no tokenizer.json: the pass-key prompt is text`);
-      const result = await withSigint((signal) =>
-        runPasskey(model, {
-          lengths,
-          trials,
-          seed: f.seed as number,
-          depths,
-          maxNewTokens: maxNew,
-          focus,
-          signal,
-          onProgress: (p) =>
-            status.show(
-              `passkey ${p.done}/${p.total} (${p.correct} correct) length ${p.length} trial ${p.trial + 1}/${p.trialsTotal}: ` +
-                (p.phase === 'ingest' ? ingestText(p.ingest) : p.phase),
-            ),
-        }),
+      const onProgress = (p: PasskeyProgress) =>
+        status.show(
+          `passkey ${p.done}/${p.total} (${p.correct} correct) length ${p.length} trial ${p.trial + 1}/${p.trialsTotal}: ` +
+            (p.phase === 'ingest' ? ingestText(p.ingest) : p.phase),
+        );
+      const result = await withSigint<PasskeyResult | PasskeyOfficialResult>((signal) =>
+        official
+          ? runPasskeyOfficial(model, {
+              lengths,
+              unit: f.chars ? 'chars' : 'tokens',
+              trials,
+              seed: f.seed as number,
+              native: Boolean(f.native),
+              focus,
+              signal,
+              onProgress,
+            })
+          : runPasskey(model, { lengths, trials, seed: f.seed as number, depths, maxNewTokens: maxNew, focus, signal, onProgress }),
       );
       status.done();
       process.stdout.write((f.json ? JSON.stringify(result) : passkeyTable(result)) + '\n');

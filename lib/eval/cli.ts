@@ -2,7 +2,7 @@
 // share: checked FocusLLM flags, a progress line on stderr, output.
 import { type Flags, UsageError } from '../cli/args';
 import { focusFromFlags } from '../cli/common';
-import { resolveFocusParams } from '../plan';
+import { type FocusParams, resolveFocusParams } from '../plan';
 import type { IngestProgress } from '../session';
 import type { FocusOptions } from './decode';
 
@@ -13,17 +13,33 @@ const FLAG_OF: Record<string, string> = {
   minChunkedLength: '--min-chunked-length',
 };
 
-/** The focus flags as session options, checked up front: a bad value is a UsageError naming the flag. */
-export function checkedFocus(f: Flags): FocusOptions {
-  const o = focusFromFlags(f);
+/**
+ * The focus flags as session options, checked up front: a bad value is a
+ * UsageError naming the flag. A preset (a protocol's parameters) fills what
+ * the flags leave unset; `note` says where it came from in errors.
+ */
+export function checkedFocus(f: Flags, preset?: { values: Partial<FocusParams>; note: string }): FocusOptions {
+  const o: FocusOptions = { ...preset?.values, ...focusFromFlags(f) };
   const { cacheType: _c, bosId: _b, keepChunkCaches: _k, ...params } = o;
   try {
     resolveFocusParams(params);
   } catch (e) {
     const msg = (e as Error).message.replace(/focus option (\w+)/g, (_, k: string) => FLAG_OF[k] ?? k).replace(/\((\d+)\) must be larger than (\w+)/, (_, n, k: string) => `(${n}) must be larger than ${FLAG_OF[k] ?? k}`);
-    throw new UsageError(msg);
+    throw new UsageError(preset ? `${msg} (${preset.note})` : msg);
   }
   return o;
+}
+
+/** The --protocol flag: "default" or "official". */
+export function protocolFromFlags(f: Flags): 'default' | 'official' {
+  const p = String(f.protocol ?? 'default');
+  if (p !== 'default' && p !== 'official') throw new UsageError(`--protocol must be default or official, got '${p}'`);
+  return p;
+}
+
+/** Whether argv sets --name (as "--name", "--name=v" or "--name v"), for flags whose default cannot tell. */
+export function flagGiven(argv: readonly string[], name: string): boolean {
+  return argv.some((a) => a === `--${name}` || a.startsWith(`--${name}=`));
 }
 
 /** One rewritable status line on stderr (only when enabled; cleared by done()). */

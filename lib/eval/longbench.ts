@@ -2,10 +2,14 @@
 // template (config/dataset2prompt.json), greedy generation of at most its
 // dataset2maxlen tokens, and its metric (metrics.ts), scored as LongBench's
 // eval.py does: 100 x mean over records of the max over the record's answers.
+// protocol "official" runs FocusLLM's main/eval_longbench.py settings instead
+// (LONGBENCH_OFFICIAL).
 import fs from 'node:fs';
 
 import type { Model } from '../model';
-import type { IngestProgress } from '../session';
+import { type FocusParams, resolveFocusParams } from '../plan';
+import { definedOnly, type IngestProgress } from '../session';
+import type { Tokenizer } from '../tokenizer/types';
 import { type FocusOptions, greedyDecode } from './decode';
 import { type MetricName, metricFn } from './metrics';
 
@@ -118,6 +122,61 @@ export const LONGBENCH_TASKS: Readonly<Record<string, LongbenchTask>> = Object.f
 /** LongBench tasks whose metric needs the jieba segmenter (not implemented). */
 export const LONGBENCH_UNSUPPORTED = ['multifieldqa_zh', 'dureader', 'vcsum'] as const;
 
+/**
+ * FocusLLM's LongBench settings (eval_longbench.sh and main/eval_longbench.py):
+ * local window 3500 and chunks ("memory_stride") of 1024 tokens, with the
+ * official prompt cap (512) and native threshold (4096) whatever the
+ * checkpoint's own defaults; prompts
+ * longer than 15,500 tokens (BOS included) cut in the middle; generation
+ * stops at EOS or at the newline token (the last id of "\n" encoded without
+ * specials) for the tasks in `newlineStop`, with no minimum length (LongBench's
+ * pred.py forces one token first on samsum; FocusLLM's script does not); no
+ * chat template. Its prompt templates are Activation Beacon's: the typo
+ * "asconcisely" in narrativeqa, and the summarization tasks with the
+ * document first; `prompts` holds those that differ from LongBench's.
+ */
+export const LONGBENCH_OFFICIAL = Object.freeze({
+  localWindow: 3500,
+  chunkSize: 1024,
+  promptCap: 512,
+  minChunkedLength: 4096,
+  maxLength: 15500,
+  newlineStop: Object.freeze(['2wikimqa', 'hotpotqa', 'musique', 'multifieldqa_en', 'qasper', 'narrativeqa', 'samsum']) as readonly string[],
+  prompts: Object.freeze({
+    narrativeqa:
+      'You are given a story, which can be either a novel or a movie script, and a question. Answer the question asconcisely as you can, using a single phrase if possible. Do not provide any explanation.\n\nStory: {context}\n\nNow, answer the question based on the story asconcisely as you can, using a single phrase if possible. Do not provide any explanation.\n\nQuestion: {input}\n\nAnswer:',
+    gov_report:
+      'Report:\n{context}\n\nYou are given a report by a government agency. Write a one-page summary of the report.\n\nNow, write a one-page summary of the report.\n\nSummary:',
+    qmsum:
+      'Transcript:\n{context}\n\nNow, you are given a meeting transcript and a query containing a question or instruction. Answer the query based on the above meeting transcript in one or more sentences.\n\nQuery: {input}\nAnswer:',
+    multi_news: 'News:\n{context}\n\nYou are given several news passages. Write a one-page summary of all news. \n\nSummary:',
+  }) as Readonly<Record<string, string>>,
+});
+
+/** The task as a protocol runs it: the official one takes FocusLLM's template and stop rule. */
+export function longbenchProtocolTask(name: string, protocol: 'default' | 'official'): { name: string; task: LongbenchTask } {
+  const r = longbenchTask(name);
+  if (protocol !== 'official') return r;
+  return {
+    name: r.name,
+    task: { ...r.task, prompt: LONGBENCH_OFFICIAL.prompts[r.name] ?? r.task.prompt, stopAtNewline: LONGBENCH_OFFICIAL.newlineStop.includes(r.name) },
+  };
+}
+
+/**
+ * pred.py's cut: when `text` tokenizes (BOS included) to more than maxLength
+ * tokens, the decoded first floor(maxLength / 2) tokens followed by the
+ * decoded last floor(maxLength / 2), special tokens skipped; the caller
+ * tokenizes the result again.
+ */
+export function truncateMiddle(tok: Tokenizer, text: string, maxLength: number): { text: string; truncated: boolean } {
+  if (!Number.isInteger(maxLength) || maxLength < 2) throw new Error(`maxLength must be an integer >= 2, got ${String(maxLength)}`);
+  const ids = tok.encode(text);
+  if (ids.length <= maxLength) return { text, truncated: false };
+  const half = Math.floor(maxLength / 2);
+  return { text: tok.decode(ids.slice(0, half), { skipSpecial: true }) + tok.decode(ids.slice(ids.length - half), { skipSpecial: true }), truncated: true };
+}
+
 /** A task by name; LongBench-E names ("qasper_e") map to the base task. */
 export function longbenchTask(name: string): { name: string; task: LongbenchTask } {
   const base = name.endsWith('_e') && LONGBENCH_TASKS[name.slice(0, -2)] ? name.slice(0, -2) : name;
@@ -205,6 +264,7 @@ export interface LongbenchDetail {
 
 export interface LongbenchResult {
   task: 'longbench';
+  protocol: 'default' | 'official';
   dataset: string;
   metric: MetricName;
   /** 100 x mean score, rounded to 2 decimals like eval.py */
@@ -215,6 +275,10 @@ export interface LongbenchResult {
   maxNewTokens: number;
   chat: boolean;
   maxLength: number | null;
+  /** generation also stopped at a newline */
+  stopAtNewline: boolean;
+  /** the FocusLLM parameters in force */
+  focus: FocusParams;
   details: LongbenchDetail[];
   seconds: number;
 }
@@ -230,12 +294,19 @@ export interface LongbenchProgress {
 
 export interface LongbenchOptions {
   task: string;
+  /**
+   * "default": LongBench's templates and pred.py's rules. "official":
+   * FocusLLM's settings (LONGBENCH_OFFICIAL): its templates and newline stops,
+   * and its FocusLLM parameters and maxLength where `focus` / `maxLength`
+   * leave them unset.
+   */
+  protocol?: 'default' | 'official';
   records: LongbenchRecord[];
   /** the first N records only */
   limit?: number;
   /** default: the task's dataset2maxlen */
   maxNewTokens?: number;
-  /** cut prompts longer than this many tokens in the middle, like pred.py (default: no cut) */
+  /** cut prompts longer than this many tokens in the middle, like pred.py (default: no cut; official: 15500) */
   maxLength?: number;
   /** render the prompt with the checkpoint's chat template, for the tasks pred.py does (default false) */
   chat?: boolean;
@@ -251,14 +322,24 @@ export async function runLongbench(model: Model, opts: LongbenchOptions): Promis
   const tok = model.tokenizer;
   if (!tok) throw new Error(`${model.dir} has no tokenizer.json: LongBench prompts are text`);
   const t0 = performance.now();
-  const { name, task: t } = longbenchTask(opts.task);
+  const protocol = opts.protocol ?? 'default';
+  if (protocol !== 'default' && protocol !== 'official')
+    throw new Error(`option protocol must be "default" or "official", got ${JSON.stringify(opts.protocol)}`);
+  const official = protocol === 'official';
+  const { name, task: t } = longbenchProtocolTask(opts.task, protocol);
   if (!Array.isArray(opts.records) || opts.records.length === 0) throw new Error('option records must be a non-empty array');
   const records = opts.records.map((r, i) => checkRecord(r, `record ${i}`));
   if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 1))
     throw new Error(`option limit must be a positive integer, got ${String(opts.limit)}`);
   const maxNew = opts.maxNewTokens ?? t.maxNewTokens;
   if (!Number.isInteger(maxNew) || maxNew < 1) throw new Error(`option maxNewTokens must be a positive integer, got ${String(opts.maxNewTokens)}`);
-  const maxLength = opts.maxLength ?? null;
+  const maxLength = opts.maxLength ?? (official ? LONGBENCH_OFFICIAL.maxLength : null);
+  // Options the caller set win over the preset (undefined ones do not mask it).
+  const { localWindow, chunkSize, promptCap, minChunkedLength } = LONGBENCH_OFFICIAL;
+  const sessionFocus: FocusOptions = { ...(official ? { localWindow, chunkSize, promptCap, minChunkedLength } : {}), ...definedOnly(opts.focus ?? {}) };
+  const { cacheType: _c, bosId: _b, keepChunkCaches: _k, ...params } = sessionFocus;
+  // As the session resolves them: the checkpoint's defaults where nothing is set.
+  const focus = resolveFocusParams({ ...model.focusDefaults, ...params });
   if (maxLength !== null && (!Number.isInteger(maxLength) || maxLength < 2))
     throw new Error(`option maxLength must be an integer >= 2, got ${String(opts.maxLength)}`);
   if (t.metric === 'classification')
@@ -267,7 +348,7 @@ export async function runLongbench(model: Model, opts: LongbenchOptions): Promis
     });
   const useChat = Boolean(opts.chat) && t.chat;
   if (useChat && !tok.hasChatTemplate) throw new Error(`option chat: ${model.dir} has no chat template`);
-  const bos = opts.focus?.bosId ?? model.config.bosTokenId;
+  const bos = sessionFocus.bosId ?? model.config.bosTokenId;
   const stopIds = new Set([...tok.eosIds, ...model.config.eosTokenIds]);
   if (t.stopAtNewline) {
     const nl = tok.encode('\n', { addSpecial: false });
@@ -282,17 +363,8 @@ export async function runLongbench(model: Model, opts: LongbenchOptions): Promis
     const progress = (phase: LongbenchProgress['phase'], ingest?: IngestProgress) =>
       opts.onProgress?.({ done: i, total: selected.length, phase, ingest, score: i ? (100 * sum) / i : 0 });
     progress('ingest');
-    let text = formatPrompt(t.prompt, r);
-    let truncated = false;
-    if (maxLength !== null) {
-      // pred.py: tokenize, and if too long keep the first and last halves (as text).
-      const ids = tok.encode(text);
-      if (ids.length > maxLength) {
-        const half = Math.floor(maxLength / 2);
-        text = tok.decode(ids.slice(0, half), { skipSpecial: true }) + tok.decode(ids.slice(ids.length - half), { skipSpecial: true });
-        truncated = true;
-      }
-    }
+    const prompt = formatPrompt(t.prompt, r);
+    const { text, truncated } = maxLength !== null ? truncateMiddle(tok, prompt, maxLength) : { text: prompt, truncated: false };
     let ids: number[];
     if (useChat) ids = tok.encode(tok.applyChatTemplate([{ role: 'user', content: text }], { addGenerationPrompt: true }), { addSpecial: false });
     else ids = tok.encode(text);
@@ -301,13 +373,13 @@ export async function runLongbench(model: Model, opts: LongbenchOptions): Promis
     const g = await greedyDecode(model, ids, {
       maxNewTokens: maxNew,
       stopIds,
-      minNewTokens: t.stopAtNewline ? 1 : 0,
+      minNewTokens: t.stopAtNewline && !official ? 1 : 0,
       stopWhen: () => {
         if (!decoding) progress('decode');
         decoding = true;
         return false;
       },
-      focus: opts.focus,
+      focus: sessionFocus,
       signal: opts.signal,
       onIngestProgress: (p) => progress('ingest', p),
     });
@@ -343,6 +415,7 @@ export async function runLongbench(model: Model, opts: LongbenchOptions): Promis
   }
   return {
     task: 'longbench',
+    protocol,
     dataset: name,
     metric: t.metric,
     score: round2((100 * sum) / selected.length),
@@ -351,6 +424,8 @@ export async function runLongbench(model: Model, opts: LongbenchOptions): Promis
     maxNewTokens: maxNew,
     chat: useChat,
     maxLength,
+    stopAtNewline: t.stopAtNewline,
+    focus,
     details,
     seconds: (performance.now() - t0) / 1000,
   };

@@ -196,9 +196,20 @@ export interface PasskeyOptions {
   onTrial?: (t: PasskeyTrial) => void;
 }
 
-function group<T>(items: T[], ok: (t: T) => boolean): PasskeyGroup {
+/** Trials, correct ones and their fraction. */
+export function passkeyGroup<T>(items: T[], ok: (t: T) => boolean): PasskeyGroup {
   const correct = items.filter(ok).length;
   return { trials: items.length, correct, accuracy: items.length ? correct / items.length : 0 };
+}
+
+/** Trials grouped by fifths of the depth range ("0.0-0.2", ...), empty groups left out. */
+export function passkeyByDepthFifths(trials: readonly Pick<PasskeyTrial, 'depth' | 'correct'>[]): PasskeyLengthResult['byDepth'] {
+  const out: PasskeyLengthResult['byDepth'] = [];
+  for (let b = 0; b < 5; b++) {
+    const sel = trials.filter((t) => Math.min(4, Math.floor(t.depth * 5)) === b);
+    if (sel.length) out.push({ depth: `${(b / 5).toFixed(1)}-${((b + 1) / 5).toFixed(1)}`, ...passkeyGroup(sel, (t) => t.correct) });
+  }
+  return out;
 }
 
 /** Seed of one (length, trial) pair: trials do not depend on which other lengths run. */
@@ -285,17 +296,12 @@ export async function runPasskey(model: Model, opts: PasskeyOptions): Promise<Pa
     if (depths) {
       for (const d of [...new Set(depths)]) {
         const sel = mine.filter((_, i) => plan[i] === d);
-        byDepth.push({ depth: String(d), ...group(sel, (t) => t.correct) });
+        byDepth.push({ depth: String(d), ...passkeyGroup(sel, (t) => t.correct) });
       }
-    } else {
-      for (let b = 0; b < 5; b++) {
-        const sel = mine.filter((t) => Math.min(4, Math.floor(t.depth * 5)) === b);
-        if (sel.length) byDepth.push({ depth: `${(b / 5).toFixed(1)}-${((b + 1) / 5).toFixed(1)}`, ...group(sel, (t) => t.correct) });
-      }
-    }
+    } else byDepth.push(...passkeyByDepthFifths(mine));
     out.push({
       length,
-      ...group(mine, (t) => t.correct),
+      ...passkeyGroup(mine, (t) => t.correct),
       meanTokens: mine.reduce((s, t) => s + t.tokens, 0) / mine.length,
       meanIngestSeconds: mine.reduce((s, t) => s + t.ingestSeconds, 0) / mine.length,
       byDepth,
@@ -315,7 +321,7 @@ export async function runPasskey(model: Model, opts: PasskeyOptions): Promise<Pa
     seed,
     focus,
     maxNewTokens: maxNew,
-    ...group(records, (t) => t.correct),
+    ...passkeyGroup(records, (t) => t.correct),
     lengths: out,
     records,
     seconds: (performance.now() - t0) / 1000,
