@@ -5,7 +5,7 @@ import { FOCUS_FLAGS, focusFromFlags, MODEL_FLAGS, modelFromFlags, table } from 
 import { estimateMemory, formatBytes } from '../memory';
 import { native } from '../native';
 import { resolveFocusParams } from '../plan';
-import { Session } from '../session';
+import { definedOnly, Session } from '../session';
 
 const SPEC: Record<string, FlagSpec> = {
   ...MODEL_FLAGS,
@@ -58,7 +58,8 @@ export const command: Command = {
         cudaUsable: b.cuda.available,
       };
       if (f.context !== undefined) {
-        const params = resolveFocusParams(focus);
+        const { cacheType: _c, ...given } = focus;
+        const params = resolveFocusParams({ ...model.focusDefaults, ...definedOnly(given) });
         const cacheType = new Session(model, focus).resolvedCacheType();
         const est = estimateMemory(c, {
           context: f.context as number,

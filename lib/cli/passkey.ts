@@ -14,9 +14,13 @@ const SPEC: Record<string, FlagSpec> = {
     help: 'default (task first, whole filler sentences, first number of the answer) or official (FocusLLM eval_passkey.py: filler cut by characters, key 1..49999, exactly the answer tokens, exact match)',
     default: 'default',
   },
-  lengths: { type: 'list', help: 'prompt lengths in tokens, e.g. 4k,16k,64k (with --chars: filler characters)', required: true },
+  lengths: {
+    type: 'list',
+    help: 'prompt lengths in tokens, e.g. 4k,16k,64k, or multiples of the model window, e.g. 16x (with --chars: filler characters); default 4x,16x,64x',
+  },
   chars: { type: 'bool', help: 'official: --lengths are filler characters (n_garbage), not prompt tokens' },
   native: { type: 'bool', help: 'official: run every prompt natively as one causal sequence (the baseline)' },
+  'native-window': { type: 'int', help: 'with --native: cut a longer prompt from the left to this window, answer included (e.g. the model\'s max_position_embeddings)' },
   trials: { type: 'int', help: 'trials per length (per depth with --depths)', default: 10 },
   seed: { type: 'int', help: 'seed of the pass keys and depths', default: 42 },
   depths: { type: 'list', help: 'default protocol: fixed depths in [0,1] of the pass-key line (default: random per trial)' },
@@ -26,10 +30,12 @@ const SPEC: Record<string, FlagSpec> = {
   ...FOCUS_FLAGS,
 };
 
-function parseLengths(v: string[], chars = false): number[] {
+function parseLengths(v: string[], chars: boolean, window: number): number[] {
   if (v.length === 0) throw new UsageError('--lengths needs at least one length');
   return v.map((s) => {
-    const n = parseNumber(s);
+    const x = /^\s*(\d+(?:\.\d+)?)x\s*$/i.exec(s);
+    if (x && !(window > 0)) throw new UsageError(`--lengths: '${s}' is a multiple of the window, but the model's config.json has no max_position_embeddings`);
+    const n = x ? Math.round(Number(x[1]) * window) : parseNumber(s);
     if (chars) {
       if (!Number.isInteger(n) || n < 0) throw new UsageError(`--lengths: '${s}' is not a character count (e.g. 60000 or 60k)`);
     } else if (!Number.isInteger(n) || n < 1) throw new UsageError(`--lengths: '${s}' is not a positive token count (e.g. 4096 or 4k)`);
@@ -86,9 +92,10 @@ export const command: Command = {
     const official = protocol === 'official';
     for (const k of ['chars', 'native'])
       if (f[k] && !official) throw new UsageError(`--${k} needs --protocol official`);
+    if (f['native-window'] !== undefined && !f.native) throw new UsageError('--native-window needs --native');
     for (const k of ['depths', 'max-new-tokens'])
       if (f[k] !== undefined && official) throw new UsageError(`--${k} does not apply to --protocol official (random depths; exactly the answer's tokens)`);
-    const lengths = parseLengths(f.lengths as string[], Boolean(f.chars));
+    if (f.lengths === undefined && f.chars) throw new UsageError('--chars needs --lengths');
     const depths = parseDepths(f.depths as string[] | undefined);
     const trials = f.trials as number;
     if (trials < 1) throw new UsageError(`--trials must be at least 1, got ${trials}`);
@@ -99,6 +106,7 @@ export const command: Command = {
     const model = await modelFromFlags(f);
     try {
       if (!model.tokenizer) throw new Error(`--model ${String(f.model)} has no tokenizer.json: the pass-key prompt is text`);
+      const lengths = parseLengths((f.lengths as string[] | undefined) ?? ['4x', '16x', '64x'], Boolean(f.chars), model.config.maxPositionEmbeddings);
       const onProgress = (p: PasskeyProgress) =>
         status.show(
           `passkey ${p.done}/${p.total} (${p.correct} correct) length ${p.length} trial ${p.trial + 1}/${p.trialsTotal}: ` +
@@ -112,6 +120,7 @@ export const command: Command = {
               trials,
               seed: f.seed as number,
               native: Boolean(f.native),
+              nativeWindow: f['native-window'] as number | undefined,
               focus,
               signal,
               onProgress,

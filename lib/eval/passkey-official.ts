@@ -193,6 +193,12 @@ export interface PasskeyOfficialOptions {
   focus?: FocusOptions;
   /** the baseline: run each prompt natively, as one causal sequence whatever its length (default false) */
   native?: boolean;
+  /**
+   * native only: the model's window; a prompt that would not fit with its
+   * answer is cut from the left to BOS + its last (window - 1 - answer tokens)
+   * tokens, as a plain model sees a long input (default: no cut)
+   */
+  nativeWindow?: number;
   signal?: AbortSignal;
   onProgress?: (p: PasskeyProgress) => void;
   onTrial?: (t: PasskeyOfficialTrial) => void;
@@ -215,6 +221,9 @@ export async function runPasskeyOfficial(model: Model, opts: PasskeyOfficialOpti
   if (!Number.isInteger(seed)) throw new Error(`option seed must be an integer, got ${String(opts.seed)}`);
   const native = opts.native ?? false;
   if (typeof native !== 'boolean') throw new Error(`option native must be a boolean, got ${String(opts.native)}`);
+  const nativeWindow = opts.nativeWindow;
+  if (nativeWindow !== undefined && (!native || !Number.isInteger(nativeWindow) || nativeWindow < 2))
+    throw new Error(`option nativeWindow must be an integer >= 2, with native: true; got ${String(nativeWindow)}`);
   const { cacheType: _c, bosId: _b, keepChunkCaches: _k, ...params } = opts.focus ?? {};
   // As the session resolves them: the checkpoint's defaults where nothing is set.
   const focus = resolveFocusParams({ ...model.focusDefaults, ...definedOnly(params) });
@@ -237,8 +246,11 @@ export async function runPasskeyOfficial(model: Model, opts: PasskeyOfficialOpti
       // Native: a chunking threshold above the prompt keeps the session in
       // native mode through the answer's steps.
       const sessionFocus = native ? { ...opts.focus, minChunkedLength: Math.max(prompt.ids.length, focus.localWindow) + 1 } : opts.focus;
+      let ids = prompt.ids;
+      const keep = nativeWindow === undefined ? Infinity : nativeWindow - 1 - prompt.answerTokens;
+      if (ids.length - 1 > keep) ids = [ids[0], ...ids.slice(ids.length - Math.max(1, keep))];
       let decoding = false;
-      const r = await greedyDecode(model, prompt.ids, {
+      const r = await greedyDecode(model, ids, {
         maxNewTokens: prompt.answerTokens,
         stopIds,
         stopWhen: () => {

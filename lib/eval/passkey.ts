@@ -6,7 +6,7 @@
 import type { Model } from '../model';
 import { type FocusParams, resolveFocusParams } from '../plan';
 import { makeRng } from '../sampling';
-import type { IngestProgress } from '../session';
+import { definedOnly, type IngestProgress } from '../session';
 import type { Tokenizer } from '../tokenizer/types';
 import { type FocusOptions, greedyDecode } from './decode';
 
@@ -236,7 +236,7 @@ export async function runPasskey(model: Model, opts: PasskeyOptions): Promise<Pa
   if (opts.maxNewTokens !== undefined && (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 1))
     throw new Error(`option maxNewTokens must be a positive integer, got ${String(opts.maxNewTokens)}`);
   const { cacheType: _c, bosId: _b, keepChunkCaches: _k, ...params } = opts.focus ?? {};
-  const focus = resolveFocusParams(params);
+  const focus = resolveFocusParams({ ...model.focusDefaults, ...definedOnly(params) });
   const bosId = opts.focus?.bosId ?? model.config.bosTokenId;
   const stopIds = new Set([...tok.eosIds, ...model.config.eosTokenIds]);
   // Room for " 12345." as the tokenizer writes it, and a little more.

@@ -8,7 +8,7 @@
 //   before it.
 import type { Model } from '../model';
 import { type FocusParams, resolveFocusParams } from '../plan';
-import type { IngestProgress } from '../session';
+import { definedOnly, type IngestProgress } from '../session';
 import { type FocusOptions, tokenNll } from './decode';
 
 export interface PplOptions {
@@ -112,7 +112,7 @@ export async function runPpl(model: Model, ids: ArrayLike<number>, opts: PplOpti
 
   if (mode === 'focus') {
     const { cacheType: _c, bosId: _b, keepChunkCaches: _k, ...params } = opts.focus ?? {};
-    const focus = resolveFocusParams(params);
+    const focus = resolveFocusParams({ ...model.focusDefaults, ...definedOnly(params) });
     const s = model.createSession({ ...opts.focus, maxSteps: R - 1 });
     try {
       const ta = performance.now();
