@@ -159,6 +159,27 @@ t.test('passkey --protocol official', async (t) => {
   t.match(tab.stdout, /^length\s+trials\s+correct\s+accuracy/);
   t.match(tab.stdout, /\n400 chars\s+1\s+[01]\s/);
   t.match(tab.stdout, /protocol official \(FocusLLM eval_passkey\.py\)/);
+  const w = await run(['passkey', ...BASE, '--protocol', 'official', '--native', '--native-window', '100', '--lengths', '300', '--trials', '1', '--json', ...FOCUS]);
+  t.equal(w.code, 0, w.stderr);
+  const wr = JSON.parse(w.stdout).records[0];
+  t.equal(wr.inputTokens, 100 - wr.answerTokens, '--native-window: BOS + the last (100 - 1 - answer) tokens');
+  t.ok(wr.tokens > wr.inputTokens);
+  const bad = await run(['passkey', ...BASE, '--protocol', 'official', '--native-window', '100', '--lengths', '300']);
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /--native-window needs --native/);
+});
+
+t.test('passkey --lengths as multiples of the window (Nx), and the default', async (t) => {
+  // The random model's max_position_embeddings is 4096: 0.05x = 205 tokens.
+  const r = await run(['passkey', ...BASE, '--lengths', '0.05x,120', '--trials', '1', '--json', ...FOCUS]);
+  t.equal(r.code, 0, r.stderr);
+  t.same(JSON.parse(r.stdout).lengths.map((l: { length: number }) => l.length), [205, 120]);
+  const bad = await run(['passkey', ...BASE, '--lengths', '2y', '--trials', '1']);
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /--lengths: '2y' is not a positive token count/);
+  const chars = await run(['passkey', ...BASE, '--protocol', 'official', '--chars']);
+  t.equal(chars.code, 2);
+  t.match(chars.stderr, /--chars needs --lengths/);
 });
 
 t.test('ppl --protocol official', async (t) => {
@@ -213,7 +234,7 @@ t.test('longbench --protocol official', async (t) => {
 
 t.test('usage errors exit 2 and name the flag', async (t) => {
   const cases: [string[], RegExp][] = [
-    [['passkey', ...BASE], /--lengths is required/],
+    [['passkey', ...BASE, '--lengths', '1.5y'], /--lengths: '1.5y' is not a positive token count/],
     [['passkey', ...BASE, '--lengths', '4k,abc'], /--lengths: 'abc' is not a positive token count/],
     [['passkey', ...BASE, '--lengths', '4k', '--trials', '0'], /--trials must be at least 1/],
     [['passkey', ...BASE, '--lengths', '4k', '--trials', 'x'], /--trials must be an integer/],

@@ -186,4 +186,18 @@ t.test('runPasskeyOfficial on a real (random) model: FocusLLM and native', async
     t.equal(rec.answer, tok.decode(ids, { skipSpecial: true }), `${rec.mode}: the greedy answer`);
     t.equal(rec.correct, rec.answer.trim() === String(rec.passkey));
   }
+  // nativeWindow: the prompt cut from the left to BOS + its last (window - 1 - answer) tokens.
+  const c = await runPasskeyOfficial(model, { lengths: [600], trials: 1, seed: 2, focus, native: true, nativeWindow: 100 });
+  const keep = 100 - 1 - prompt.answerTokens;
+  t.equal(c.records[0].inputTokens, 1 + keep);
+  t.equal(c.records[0].tokens, prompt.ids.length, 'the prompt length is still reported');
+  t.equal(n.records[0].inputTokens, prompt.ids.length, 'no cut without nativeWindow');
+  const cut = [prompt.ids[0], ...prompt.ids.slice(-keep)];
+  const ids: number[] = [];
+  for await (const id of model.generateTokens(cut, { maxNewTokens: prompt.answerTokens, focus: { ...focus, minChunkedLength: 10_000 } })) ids.push(id);
+  t.equal(c.records[0].answer, tok.decode(ids, { skipSpecial: true }), 'the greedy answer over the cut prompt');
+  const big = await runPasskeyOfficial(model, { lengths: [150], trials: 1, seed: 2, focus, native: true, nativeWindow: 4096 });
+  t.equal(big.records[0].inputTokens, big.records[0].tokens, 'a prompt that fits is not cut');
+  await t.rejects(runPasskeyOfficial(model, { lengths: [150], nativeWindow: 100 }), /option nativeWindow must be an integer >= 2, with native: true/);
+  await t.rejects(runPasskeyOfficial(model, { lengths: [150], native: true, nativeWindow: 1 }), /option nativeWindow must be an integer >= 2/);
 });

@@ -160,6 +160,8 @@ export interface PasskeyOfficialTrial extends PasskeyTrial {
   /** n_garbage and n_prefix */
   garbageChars: number;
   prefixChars: number;
+  /** the tokens the model was given: `tokens`, or fewer when nativeWindow cut the prompt */
+  inputTokens: number;
 }
 
 export interface PasskeyOfficialLengthResult extends PasskeyLengthResult {
@@ -282,6 +284,7 @@ export async function runPasskeyOfficial(model: Model, opts: PasskeyOfficialOpti
         answerTokens: prompt.answerTokens,
         garbageChars: prompt.garbageChars,
         prefixChars: prompt.prefixChars,
+        inputTokens: ids.length,
       };
       records.push(rec);
       mine.push(rec);
