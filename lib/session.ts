@@ -1,6 +1,8 @@
 // A FocusLLM inference session over one input: ingest(ids) gives the next-token
 // logits, step(id) appends one token and gives the next. Follows DESIGN.md
-// section 1 to the letter; the native side runs whole batched steps.
+// section 1 to the letter (step mode 'exact', the default; the other step
+// modes approximate its steps for speed); the native side runs whole batched
+// steps.
 import type {
   CandidateSet,
   KvPool,
@@ -14,6 +16,40 @@ import { type FocusParams, type Plan, planIngest, resolveFocusParams } from './p
 import type { NativeSampler } from './sampling';
 
 export type CacheType = 'auto' | NativeDtype;
+
+/**
+ * How a FocusLLM step recomputes the local sequence (README, "Step modes").
+ * - 'exact' (default): DESIGN section 1, the method as published: the whole
+ *   local sequence runs again over the new candidates.
+ * - 'incremental': the local sequence keeps a KV cache; only the new token
+ *   runs, over the new candidates and the cached local keys/values (which
+ *   were computed over earlier candidates). An approximation.
+ * - 'refresh:N': incremental, with the exact full recompute at steps 1,
+ *   N+1, 2N+1, ... ('refresh:1' computes what exact does).
+ * - 'tail:N': incremental, but the last N local tokens before the new one
+ *   are recomputed over the new candidates at every step.
+ * Native mode (short inputs) ignores it: its steps are exact anyway.
+ */
+export type StepMode = 'exact' | 'incremental' | `refresh:${number}` | `tail:${number}`;
+
+/** A parsed step mode: the first local token a step recomputes follows from it. */
+export interface StepModeSpec {
+  kind: 'exact' | 'incremental' | 'refresh' | 'tail';
+  /** refresh: the period; tail: tokens recomputed; else 0 */
+  n: number;
+}
+
+/** Parses a step mode, or throws an Error naming the option and the accepted forms. */
+export function parseStepMode(v: unknown, what = 'option stepMode'): StepModeSpec {
+  if (v === 'exact' || v === 'incremental') return { kind: v, n: 0 };
+  const m = typeof v === 'string' ? /^(refresh|tail):([0-9]+)$/.exec(v) : null;
+  const n = m ? Number(m[2]) : NaN;
+  if (!m || !Number.isSafeInteger(n) || n < 1 || n > 1 << 24)
+    throw new Error(
+      `${what} must be exact, incremental, refresh:N or tail:N (N an integer from 1 to ${1 << 24}), got ${typeof v === 'string' ? `'${v}'` : String(v)}`,
+    );
+  return { kind: m[1] as 'refresh' | 'tail', n };
+}
 
 export interface SessionOptions extends Partial<FocusParams> {
   /** start token (default: the model's bos_token_id) */
@@ -30,6 +66,8 @@ export interface SessionOptions extends Partial<FocusParams> {
    * when the weights are 16-bit, else float32 (on CUDA: the backend's type).
    */
   cacheType?: CacheType;
+  /** How FocusLLM steps recompute the local sequence (see StepMode). Default 'exact'. */
+  stepMode?: StepMode;
 }
 
 export interface IngestProgress {
@@ -50,6 +88,7 @@ export interface RunOptions {
 export interface SessionMemory {
   chunkCaches: number;
   candidates: number;
+  /** native mode: the sequence's cache; focus mode: the local sequence's (step modes other than exact) */
   localCache: number;
 }
 
@@ -101,9 +140,12 @@ export class Session {
   readonly maxSteps: number;
   readonly keepChunkCaches: boolean;
   readonly cacheType: CacheType;
+  readonly stepMode: StepMode;
 
+  private readonly stepSpec: StepModeSpec;
   private plan: Plan | null = null;
   private pool: KvPool | null = null;   // chunk caches (focus) or the sequence's cache (native)
+  private localPool: KvPool | null = null; // focus, step modes but exact: the local sequence's cache
   private cands: CandidateSet | null = null;
   private local: number[] = [];         // focus: the local sequence, grown by each step
   private last = -1;                    // focus: the previous last token
@@ -116,7 +158,7 @@ export class Session {
     private readonly host: SessionHost,
     opts: SessionOptions = {},
   ) {
-    const { bosId, maxSteps, keepChunkCaches, cacheType, ...focus } = opts;
+    const { bosId, maxSteps, keepChunkCaches, cacheType, stepMode, ...focus } = opts;
     this.params = resolveFocusParams({ ...host.focusDefaults, ...definedOnly(focus) });
     const cfg = host.native.config;
     this.bosId = bosId ?? cfg.bosTokenId;
@@ -130,6 +172,8 @@ export class Session {
     this.cacheType = cacheType ?? 'auto';
     if (!['auto', 'f32', 'f16', 'bf16'].includes(this.cacheType))
       throw new Error(`option cacheType must be auto, f32, f16 or bf16, got ${String(cacheType)}`);
+    this.stepSpec = parseStepMode(stepMode ?? 'exact');
+    this.stepMode = (stepMode ?? 'exact') as StepMode;
   }
 
   /** 'native' or 'focus' once ingested, else null. */
@@ -152,6 +196,7 @@ export class Session {
       if (this.plan?.mode === 'native') m.localCache = this.pool.bytes;
       else m.chunkCaches = this.pool.bytes;
     }
+    if (this.localPool && !this.localPool.disposed) m.localCache = this.localPool.bytes;
     if (this.cands && !this.cands.disposed) m.candidates = this.cands.bytes;
     return m;
   }
@@ -214,6 +259,10 @@ export class Session {
         if (this.keepChunkCaches) {
           const longest = plan.chunks[0].length + P; // chunk 0 is never shorter than the others
           this.pool = this.host.native.createKvPool(k, longest + this.maxSteps, this.resolvedCacheType());
+          // The local sequence's cache, in the activation type: its keys and
+          // values are then the numbers the exact recompute attends to.
+          if (this.stepSpec.kind !== 'exact')
+            this.localPool = this.host.native.createKvPool(1, plan.local.length + this.maxSteps, 'act');
         }
         // Every chunk with the dynamic prompt appended, as one batched call; the
         // last token (the prompt's last) of each is its candidate.
@@ -226,7 +275,7 @@ export class Session {
         await this.runWith(chunkSeqs, opts, 'chunks', k, null);
         this.local = plan.local.slice();
         this.last = x[x.length - 1];
-        return await this.runLocal(opts, sampler);
+        return await this.runLocal(0, opts, sampler);
       } catch (e) {
         this.release();
         this.plan = null;
@@ -281,11 +330,31 @@ export class Session {
     const seqs: NativeSeq[] = [];
     for (let i = 0; i < k; i++)
       seqs.push({ tokens: Int32Array.of(this.last, id), pool, slot: i, cand: this.cands!, candSlot: i });
-    await this.runWith(seqs, opts, 'chunks', k, null);
+    const exact = this.stepSpec.kind === 'exact';
+    if (exact) await this.runWith(seqs, opts, 'chunks', k, null);
     this.local.push(id);
     this.last = id;
     this.steps++;
-    return await this.runLocal(opts, sampler);
+    // Exact: the local sequence in a second call, as published. The other
+    // modes run it in the chunks' call, after them in the batch: it then
+    // attends to their new candidates (the runner stores each layer's
+    // candidates before any attention reads them), and a step makes one pass
+    // over the weights instead of two, which is most of a decode step's time.
+    return await this.runLocal(this.recomputeFrom(), opts, sampler, exact ? [] : seqs);
+  }
+
+  /**
+   * The first local token this step recomputes (the local sequence already
+   * holds the new token): 0 is the full, exact recompute; local.length - 1
+   * runs the new token alone over the cached keys and values.
+   */
+  private recomputeFrom(): number {
+    const { kind, n } = this.stepSpec;
+    const newest = this.local.length - 1;
+    if (kind === 'exact') return 0;
+    if (kind === 'refresh') return (this.steps - 1) % n === 0 ? 0 : newest;
+    if (kind === 'tail') return Math.max(0, newest - n);
+    return newest;
   }
 
   /** Frees the session's native memory; the session cannot be used afterwards. */
@@ -295,14 +364,26 @@ export class Session {
     this.disposed = true;
   }
 
-  private runLocal(opts: RunOptions, sampler: NativeSampler | null): Promise<Float32Array | number> {
-    // The local sequence, recomputed in full over the k candidates (they all
-    // changed), positions k.. after the candidates' 0..k-1.
+  private runLocal(
+    from: number,
+    opts: RunOptions,
+    sampler: NativeSampler | null,
+    before: NativeSeq[] = [],
+  ): Promise<Float32Array | number> {
+    // The local sequence from token `from` on, over the k candidates,
+    // positions k.. after the candidates' 0..k-1, in one call after the
+    // sequences `before`. Exact mode has no local cache and recomputes it
+    // all (the candidates all changed); the other modes keep tokens
+    // [0, from) cached from earlier steps, computed over earlier candidates,
+    // and append the rest.
     if (this.disposed || !this.plan || this.plan.mode !== 'focus' || !this.cands)
       throw new Error('this session was disposed during the call');
     const k = this.plan.chunks.length;
+    const lp = this.localPool;
+    if (lp) lp.truncate(0, from);
+    else if (from !== 0) throw new Error('internal: a partial local recompute without a local cache');
     return this.runWith(
-      [{ tokens: Int32Array.from(this.local), prefix: this.cands!, nPrefix: k, logits: 1 }],
+      [...before, { tokens: Int32Array.from(this.local.slice(from)), ...(lp ? { pool: lp, slot: 0 } : {}), prefix: this.cands!, nPrefix: k, logits: 1 }],
       opts,
       'local',
       k,
@@ -384,7 +465,9 @@ export class Session {
   private release(): void {
     this.pool?.dispose();
     this.cands?.dispose();
+    this.localPool?.dispose();
     this.pool = null;
     this.cands = null;
+    this.localPool = null;
   }
 }

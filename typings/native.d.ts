@@ -96,10 +96,18 @@ export const enum LogitsMode {
 export interface NativeSeq {
   /** new tokens, at least one */
   tokens: Int32Array;
-  /** cache to attend to and append to; without one the keys live in scratch */
+  /**
+   * cache to attend to and append to; without one the keys live in scratch.
+   * A sequence with a cache runs in micro-batches of at most maxBatchTokens
+   * rows, unless it has a prefix: then, like one without a cache, it runs whole.
+   */
   pool?: KvPool;
   slot?: number;
-  /** fully visible prefix: candidates [0, nPrefix) of this set, at positions 0..nPrefix-1 */
+  /**
+   * fully visible prefix: candidates [0, nPrefix) of this set, at positions
+   * 0..nPrefix-1. A candidate that an earlier sequence of the same batch
+   * writes is read as written by it (one written by a later one is an error).
+   */
   prefix?: CandidateSet;
   nPrefix?: number;
   /** the last token is a candidate: candidate projections; its KV goes to cand[candSlot] */

@@ -91,6 +91,16 @@ Model::~Model() {
 void Model::validate(const std::vector<SeqRun>& batch) const {
   FOCUS_CHECK(!batch.empty(), "a step needs at least one sequence");
   std::set<std::pair<const void*, int>> caches, cands;
+  // A sequence may read as its prefix a candidate that an earlier sequence of
+  // the batch writes, and then sees the new one: micro-batches run in batch
+  // order, and within one, every layer stores the candidates' keys and values
+  // before any attention reads them. (FocusLLM's incremental step runs the
+  // chunks' new candidates and the local token in one pass over the weights.)
+  // Written by a later sequence, it would see the old or the new one
+  // depending on the micro-batch split: refused.
+  std::map<std::pair<const void*, int>, size_t> writer;  // (set, slot) -> the sequence writing it
+  for (size_t i = 0; i < batch.size(); ++i)
+    if (batch[i].cand) writer.insert({{batch[i].cand, batch[i].cand_slot}, i});
   for (size_t i = 0; i < batch.size(); ++i) {
     const SeqRun& s = batch[i];
     const std::string where = str("sequence ", i, " of the batch: ");
@@ -113,8 +123,14 @@ void Model::validate(const std::vector<SeqRun>& batch) const {
       FOCUS_CHECK(s.prefix->backend() == be_.get(), where, "its prefix candidate set belongs to another model");
       FOCUS_CHECK(s.n_prefix >= 1 && s.n_prefix <= s.prefix->n_slot(), where, "prefix of ", s.n_prefix,
                   " candidates does not fit the candidate set of ", s.prefix->n_slot());
-      for (int j = 0; j < s.n_prefix; ++j)
-        FOCUS_CHECK(s.prefix->filled[size_t(j)], where, "prefix candidate ", j, " has not been computed yet");
+      for (int j = 0; j < s.n_prefix; ++j) {
+        auto w = writer.find({s.prefix, j});
+        FOCUS_CHECK(w == writer.end() || w->second < i, where, "reads candidate ", j,
+                    " as a prefix, which sequence ", w == writer.end() ? 0 : w->second,
+                    " writes: a sequence can only read candidates that earlier sequences of the batch write");
+        FOCUS_CHECK(s.prefix->filled[size_t(j)] || w != writer.end(), where, "prefix candidate ", j,
+                    " has not been computed yet");
+      }
     } else {
       FOCUS_CHECK(s.n_prefix == 0, where, "n_prefix without a candidate set");
     }
@@ -128,11 +144,6 @@ void Model::validate(const std::vector<SeqRun>& batch) const {
     FOCUS_CHECK(s.logits_from >= 0 && s.logits_from < n, where, "logits_from ", s.logits_from,
                 " must be below the sequence's ", n, " tokens");
   }
-  for (const SeqRun& s : batch)
-    if (s.prefix)
-      for (int j = 0; j < s.n_prefix; ++j)
-        FOCUS_CHECK(!cands.count({s.prefix, j}), "a batch cannot both write candidate ", j,
-                    " and read it as a prefix");
 }
 
 std::vector<float> Model::run(const std::vector<SeqRun>& batch, RunControl* ctl) {
@@ -177,13 +188,16 @@ void Model::run_impl(const std::vector<SeqRun>& batch, RunControl* ctl, Output& 
   const int B = max_batch_tokens_;
   // Split: a sequence with a cache may be cut into pieces of at most B tokens
   // (each piece appends to the cache before the next runs); one without a
-  // cache keeps its keys in scratch and runs whole.
+  // cache keeps its keys in scratch and runs whole. So does one with a
+  // candidate prefix (FocusLLM's local sequence, at most the local window
+  // plus the steps): with a cache or without, it then runs as the same
+  // matmuls and attention, and gives the same numbers bit for bit.
   std::vector<Piece> pieces;
   int64_t total_tokens = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
     const int n = int(batch[i].tokens.size());
     total_tokens += n;
-    if (!batch[i].pool || n <= B) {
+    if (!batch[i].pool || batch[i].prefix || n <= B) {
       pieces.push_back({int(i), 0, n, true});
       continue;
     }

@@ -2,7 +2,7 @@
 import { type FlagSpec, type Flags, UsageError } from './args';
 import { loadModel, type Model } from '../model';
 import { resolveModelDir, SHIPPED_MODEL } from '../shipped';
-import type { SessionOptions } from '../session';
+import { parseStepMode, type SessionOptions, type StepMode } from '../session';
 
 /** --model, --backend, --threads, --max-batch-tokens */
 export const MODEL_FLAGS: Record<string, FlagSpec> = {
@@ -19,6 +19,10 @@ export const FOCUS_FLAGS: Record<string, FlagSpec> = {
   'prompt-cap': { type: 'int', help: 'cap on the dynamic prompt (default 512)' },
   'min-chunked-length': { type: 'int', help: 'inputs shorter than this run natively (default 4096)' },
   'cache-type': { type: 'string', help: 'chunk cache storage: auto, f32, f16, bf16', default: 'auto' },
+  'step-mode': {
+    type: 'string',
+    help: 'how a step recomputes the local window: exact (default, as published), incremental, refresh:N, tail:N (README, Step modes)',
+  },
 };
 
 export async function modelFromFlags(f: Flags, opts: { tokenizer?: boolean } = {}): Promise<Model> {
@@ -43,6 +47,14 @@ export function focusFromFlags(f: Flags): SessionOptions {
   const ct = String(f['cache-type'] ?? 'auto');
   if (!['auto', 'f32', 'f16', 'bf16'].includes(ct)) throw new UsageError(`--cache-type must be auto, f32, f16 or bf16, got '${ct}'`);
   o.cacheType = ct as SessionOptions['cacheType'];
+  if (f['step-mode'] !== undefined) {
+    try {
+      parseStepMode(f['step-mode'], '--step-mode');
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    o.stepMode = f['step-mode'] as StepMode;
+  }
   return o;
 }
 

@@ -105,13 +105,21 @@ export class RefModel {
   /**
    * Forward of one sequence. Token j is at position pos0 + j. prefix: per
    * layer, pre-rotary keys and values of fully visible tokens at positions
-   * 0..n-1. When candidateLast, the last token uses the candidate projections.
-   * Returns the last token's logits and its pre-rotary K/V per layer.
+   * 0..n-1. past: per layer, rotated keys and values of earlier tokens of
+   * the sequence (a KV cache), visible to every token after the prefix. When
+   * candidateLast, the last token uses the candidate projections.
+   * Returns the last token's logits, its pre-rotary K/V per layer, and per
+   * layer the rotated keys and the values of every token (to extend a past).
    */
   forward(
     tokens: number[],
-    opts: { pos0?: number; prefix?: { k: Float64Array[][]; v: Float64Array[][] }; candidateLast?: boolean } = {},
-  ): { logits: Float64Array; lastK: Float64Array[]; lastV: Float64Array[] } {
+    opts: {
+      pos0?: number;
+      prefix?: { k: Float64Array[][]; v: Float64Array[][] };
+      past?: { k: Float64Array[][]; v: Float64Array[][] };
+      candidateLast?: boolean;
+    } = {},
+  ): { logits: Float64Array; lastK: Float64Array[]; lastV: Float64Array[]; keys: Float64Array[][]; values: Float64Array[][] } {
     const c = this.cfg;
     const nh = c.num_attention_heads, nkv = c.num_key_value_heads ?? nh, hd = this.hd;
     const G = nh / nkv;
@@ -120,6 +128,7 @@ export class RefModel {
     let xs: Float64Array[] = tokens.map((t) => emb.data.slice(t * emb.cols, (t + 1) * emb.cols));
     const n = tokens.length;
     const lastK: Float64Array[] = [], lastV: Float64Array[] = [];
+    const keys: Float64Array[][] = [], values: Float64Array[][] = [];
     for (let l = 0; l < c.num_hidden_layers; l++) {
       const p = `model.layers.${l}.`;
       const proj = (name: string) => ({ w: this.get(`${p}self_attn.${name}_proj.weight`)!, b: this.get(`${p}self_attn.${name}_proj.bias`) });
@@ -138,8 +147,10 @@ export class RefModel {
         ks.push(this.rope(k, nkv, pos0 + j));
         vs.push(v);
       }
-      const pk = (opts.prefix?.k[l] ?? []).map((k, i) => this.rope(k, nkv, i));
-      const pv = opts.prefix?.v[l] ?? [];
+      keys.push(ks);
+      values.push(vs);
+      const pk = [...(opts.prefix?.k[l] ?? []).map((k, i) => this.rope(k, nkv, i)), ...(opts.past?.k[l] ?? [])];
+      const pv = [...(opts.prefix?.v[l] ?? []), ...(opts.past?.v[l] ?? [])];
       const next: Float64Array[] = [];
       for (let j = 0; j < n; j++) {
         const att = new Float64Array(nh * hd);
@@ -173,7 +184,7 @@ export class RefModel {
     }
     const h = this.rmsnorm(xs[n - 1], this.get('model.norm.weight')!);
     const head = this.get('lm_head.weight') ?? emb;
-    return { logits: this.linear(h, head, null), lastK, lastV };
+    return { logits: this.linear(h, head, null), lastK, lastV, keys, values };
   }
 }
 
