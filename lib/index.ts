@@ -1,6 +1,6 @@
 // focusllm: long-context LLaMA inference with FocusLLM, from Node.js.
 export { loadModel, Model, type LoadOptions, type TokenGenerateOptions, type BackendName } from './model';
-export { Session, type SessionOptions, type IngestProgress, type RunOptions, type SessionMemory, type CacheType } from './session';
+export { Session, parseStepMode, type StepMode, type SessionOptions, type IngestProgress, type RunOptions, type SessionMemory, type CacheType } from './session';
 export { DEFAULT_FOCUS, planIngest, resolveFocusParams, chunkCount, withBos, type FocusParams, type Plan } from './plan';
 export { makeSampler, makeNativeSampler, sampleLogits, argmax, makeRng, type SamplingOptions, type NativeSampler } from './sampling';
 export { buildInput, StopMatcher, type GenerateRequest, type GenerateProgress } from './generate';

@@ -30,6 +30,8 @@ export function estimateMemory(
     cacheType: NativeDtype;
     actDtype: NativeDtype;
     maxBatchTokens: number;
+    /** the session's step mode: every mode but exact keeps the local sequence's KV cache (default exact) */
+    stepMode?: string;
   },
 ): MemoryEstimate {
   const kvd = c.numKvHeads * c.headDim;
@@ -67,14 +69,15 @@ export function estimateMemory(
   const rowsKeep = Math.max(opts.maxBatchTokens, localRows);
   const rowsScoring = Math.max(opts.maxBatchTokens, chunkLen, localRows);
   const prefix = k * (kvd * act + c.headDim * 4);
+  const localCache = (opts.stepMode ?? 'exact') === 'exact' ? 0 : 2 * c.numLayers * localRows * kvd * act;
   return {
     mode: 'focus',
     chunks: k,
     chunkCaches,
     candidates,
-    localCache: 0,
+    localCache,
     activations: rowsKeep * perRow + logits + prefix,
-    totalKeep: chunkCaches + candidates + rowsKeep * perRow + logits + prefix,
+    totalKeep: chunkCaches + candidates + localCache + rowsKeep * perRow + logits + prefix,
     totalScoring: candidates + rowsScoring * perRow + logits + prefix,
   };
 }

@@ -191,6 +191,7 @@ t.test('estimateMemory: the bytes a session allocates (an upper bound within 5%)
   const ids = buildInput(model.tokenizer, { context, prompt });
   for (const [what, opts, input] of [
     ['focus', focus, ids],
+    ['focus', { ...focus, stepMode: 'incremental' }, ids],
     ['native', {}, ids.slice(0, 100)],
   ] as const) {
     const s = model.createSession({ ...opts, maxSteps: 8 });
@@ -198,17 +199,19 @@ t.test('estimateMemory: the bytes a session allocates (an upper bound within 5%)
       await s.ingest(input);
       const est = estimateMemory(c, {
         context: input.length,
-        params: resolveFocusParams(opts),
+        params: resolveFocusParams(opts as Parameters<typeof resolveFocusParams>[0]),
         maxNewTokens: 8,
         cacheType: s.resolvedCacheType(),
         actDtype: i.actDtype,
         maxBatchTokens: i.maxBatchTokens,
+        stepMode: 'stepMode' in opts ? opts.stepMode : undefined,
       });
       t.equal(est.mode, what);
       t.equal(est.chunks, s.chunks, `${what}: chunks`);
       // An upper bound (it counts the BOS a plan may add), within a row or two.
       for (const k of ['chunkCaches', 'candidates', 'localCache'] as const) {
         const got = s.memory[k];
+        if (k === 'localCache' && what === 'focus') t.equal(got > 0, 'stepMode' in opts, `${what}: a local cache only in the cheaper step modes`);
         t.ok(got <= est[k] && est[k] <= got * 1.05, `${what}: ${k} estimated ${est[k]}, allocated ${got}`);
       }
       t.ok(what === 'native' ? est.localCache > 0 : est.chunkCaches > 0 && est.candidates > 0, `${what}: the caches of the mode`);

@@ -68,6 +68,7 @@ export const command: Command = {
           cacheType,
           actDtype: i.actDtype,
           maxBatchTokens: i.maxBatchTokens,
+          stepMode: focus.stepMode,
         });
         out.memory = { context: f.context, cacheType, weightsOnBackend: i.backendWeightBytes, ...est };
       }
