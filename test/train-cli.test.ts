@@ -107,6 +107,33 @@ t.test('Ctrl-C saves a resumable checkpoint; --resume finishes the run', async (
   t.match(other.stderr, /--model .* is not the base of the run/);
 });
 
+t.test('--stop-at: a time-boxed run stops with a resumable checkpoint, the schedule spanning --steps', async (t) => {
+  const out = path.join(root, 'stop-at');
+  const res = await run(['--model', base, '--data', data, '--out', out, ...GEO, '--steps', '5', '--stop-at', '2', '--batch', '2', '--lr', '1e-3', '--seed', '5']);
+  t.equal(res.code, 0, res.stderr);
+  t.match(res.stderr, /stopped at step 2\/5 \(--stop-at\): checkpoint saved in .*; continue with: focusllm train --resume /);
+  const state = JSON.parse(fs.readFileSync(path.join(out, 'trainer_state.json'), 'utf8'));
+  t.equal(state.step, 2);
+  const more = await run(['--resume', out, '--stop-at', '4', '--threads', '2']);
+  t.equal(more.code, 0, more.stderr);
+  t.equal(JSON.parse(fs.readFileSync(path.join(out, 'trainer_state.json'), 'utf8')).step, 4);
+  const bad = await run(['--resume', out, '--stop-at', '3', '--threads', '2']);
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /--stop-at must be a step after 4 and at most --steps \(5\), got 3/);
+  const fin = await run(['--resume', out, '--threads', '2']);
+  t.equal(fin.code, 0, fin.stderr);
+  t.match(fin.stderr, /trained 1 step \(5\/5\)/);
+  // The same five steps in one run give the same weights (the schedule did not change).
+  const one = path.join(root, 'stop-at-one');
+  const whole = await run(['--model', base, '--data', data, '--out', one, ...GEO, '--steps', '5', '--batch', '2', '--lr', '1e-3', '--seed', '5']);
+  t.equal(whole.code, 0, whole.stderr);
+  t.same(
+    JSON.parse(fs.readFileSync(path.join(out, 'trainer_state.json'), 'utf8')).losses,
+    JSON.parse(fs.readFileSync(path.join(one, 'trainer_state.json'), 'utf8')).losses,
+    'the losses of the split run equal the whole run\'s',
+  );
+});
+
 t.test("text data through the checkpoint's tokenizer; its tokenizer files travel with the output", async (t) => {
   const tokBase = path.join(root, 'tok-base');
   await writeRandomModel(tokBase, { tokenizer: 'llama2', hidden: 32, layers: 1, heads: 2, kvHeads: 1, candidates: ['q', 'k', 'v', 'o'], seed: 2 });

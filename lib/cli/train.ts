@@ -45,6 +45,7 @@ const SPEC: Record<string, FlagSpec> = {
   eps: { type: 'number', help: 'AdamW epsilon (default 1e-8)' },
   seed: { type: 'int', help: 'seed of the data order and geometry (default random, saved with the run)' },
   'save-every': { type: 'int', help: 'also save a resumable checkpoint every N steps (default 0: at the end)' },
+  'stop-at': { type: 'int', help: 'stop after this step with a resumable checkpoint, the schedule still spanning --steps (a time-boxed run; --resume continues it)' },
   recompute: { type: 'bool', help: 'recompute layers in the backward (less memory, more compute)' },
   threads: { type: 'int', help: 'CPU threads (default: all cores)' },
   'max-batch-tokens': { type: 'int', help: 'rows per native micro-batch (default: backend-specific)' },
@@ -195,6 +196,9 @@ export const command: Command = {
       throw /^--[a-z]/.test(msg) ? new UsageError(msg) : new Error(msg);
     }
     const o = plan.options;
+    const stopAt = f['stop-at'] as number | undefined;
+    if (stopAt !== undefined && (stopAt < 1 || stopAt > o.steps || stopAt <= (plan.resume?.step ?? 0)))
+      throw new UsageError(`--stop-at must be a step after ${plan.resume?.step ?? 0} and at most --steps (${o.steps}), got ${stopAt}`);
     process.stderr.write(dataLine(plan.dataset.stats, plan) + '\n');
     if (plan.resume) process.stderr.write(`resuming ${o.out} at step ${plan.resume.step}/${o.steps}\n`);
     const bar = f.progress !== undefined ? Boolean(f.progress) : Boolean(process.stderr.isTTY);
@@ -209,13 +213,15 @@ export const command: Command = {
     let summary: TrainSummary;
     let drawn = false;
     let lastDraw = 0;
+    const stop = new AbortController();
     try {
       // The plan made above (data read once), run as model.train() runs it.
       summary = await withSigint((signal) =>
         runTraining(model, plan, {
-          signal,
+          signal: AbortSignal.any([signal, stop.signal]),
           onProgress: (p) => {
             if (p.phase !== 'step') return;
+            if (stopAt !== undefined && p.step >= stopAt) stop.abort(new Error(`--stop-at ${stopAt}`));
             if (bar) {
               const now = Date.now();
               if (now - lastDraw < 100 && p.step < p.steps) return;
@@ -231,6 +237,11 @@ export const command: Command = {
       model.dispose();
     }
     const s = summary;
+    if (s.interrupted && stop.signal.aborted && s.steps >= (stopAt ?? Infinity)) {
+      process.stderr.write(`stopped at step ${s.steps}/${s.totalSteps} (--stop-at): checkpoint saved in ${s.out}; continue with: focusllm train --resume ${s.out}\n`);
+      if (f.json) process.stdout.write(JSON.stringify(s) + '\n');
+      return 0;
+    }
     if (s.interrupted)
       process.stderr.write(`interrupted at step ${s.steps}/${s.totalSteps}: checkpoint saved in ${s.out}; continue with: focusllm train --resume ${s.out}\n`);
     else

@@ -160,6 +160,13 @@ export class Synth {
     }
     return text.join('\n');
   }
+  /** random numbers and words, other text, and the same list again: copying that no language model can guess */
+  randomRepeat(words: readonly string[]): string {
+    const n = this.int(4, 30);
+    const items = Array.from({ length: n }, () => (this.r() < 0.5 ? String(this.int(0, 99999)) : this.pick(words)));
+    const list = items.join(' ');
+    return [this.pick(['List:', 'Record:', 'Sequence:']) + ' ' + list, this.filler(this.int(0, 600), false), this.pick(['Again:', 'Repeat:', 'Once more:']) + ' ' + list].join('\n');
+  }
   /** a passage, other text, and the passage again */
   repeat(): string {
     const a = this.filler(this.int(60, 400), false);
@@ -233,6 +240,31 @@ function main(argv: string[]): void {
   }
   fs.writeFileSync(path.join(out, 'focus.jsonl'), focus.map((text) => JSON.stringify({ text })).join('\n') + '\n');
   stats.focusDocs = focus.length;
+
+  // Stage 1b, the retrieval curriculum: mostly synthetic copying (pass keys,
+  // lookups, random lists repeated) with 30% of natural text, so that the
+  // small model learns to copy from its window before FocusLLM training.
+  const words = [...new Set(sentences.flatMap((x) => x.split(/\s+/)).filter((w) => /^[a-z]{3,12}$/.test(w)))];
+  const copy: string[] = [];
+  let copyChars = 0;
+  let copyNatural = 0;
+  const texts = train.map((x) => x.text);
+  while (copyChars < 7_000_000) {
+    const u = syn.int(0, 9);
+    let t: string;
+    if (u < 3) {
+      const src = syn.pick(texts);
+      const at = syn.int(0, Math.max(0, src.length - 1500));
+      t = src.slice(at, at + 1500);
+      copyNatural += t.length;
+    } else if (u < 6) t = syn.passkey(syn.int(100, 1900));
+    else if (u < 8) t = syn.lookup();
+    else t = syn.randomRepeat(words);
+    copy.push(t);
+    copyChars += t.length;
+  }
+  fs.writeFileSync(path.join(out, 'copy.jsonl'), copy.map((text) => JSON.stringify({ text })).join('\n') + '\n');
+  Object.assign(stats, { copyRecords: copy.length, copyChars, copyNaturalChars: copyNatural });
 
   const held = heldoutSources();
   fs.writeFileSync(path.join(out, 'heldout.jsonl'), held.map((h) => JSON.stringify(h)).join('\n') + '\n');
