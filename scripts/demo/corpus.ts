@@ -241,24 +241,25 @@ function main(argv: string[]): void {
   fs.writeFileSync(path.join(out, 'focus.jsonl'), focus.map((text) => JSON.stringify({ text })).join('\n') + '\n');
   stats.focusDocs = focus.length;
 
-  // Stage 1b, the retrieval curriculum: mostly synthetic copying (pass keys,
-  // lookups, random lists repeated) with 30% of natural text, so that the
-  // small model learns to copy from its window before FocusLLM training.
+  // Stage 1b, the retrieval curriculum: mostly synthetic copying (half of the
+  // records random lists repeated, a quarter pass keys, lookups) with some
+  // natural text, so that the small model learns to copy from its window
+  // before FocusLLM training (after stage 1 it did not: 0/20 pass keys).
   const words = [...new Set(sentences.flatMap((x) => x.split(/\s+/)).filter((w) => /^[a-z]{3,12}$/.test(w)))];
   const copy: string[] = [];
   let copyChars = 0;
   let copyNatural = 0;
   const texts = train.map((x) => x.text);
   while (copyChars < 7_000_000) {
-    const u = syn.int(0, 9);
+    const u = syn.int(0, 19);
     let t: string;
     if (u < 3) {
       const src = syn.pick(texts);
       const at = syn.int(0, Math.max(0, src.length - 1500));
       t = src.slice(at, at + 1500);
       copyNatural += t.length;
-    } else if (u < 6) t = syn.passkey(syn.int(100, 1900));
-    else if (u < 8) t = syn.lookup();
+    } else if (u < 8) t = syn.passkey(syn.int(100, 1500));
+    else if (u < 10) t = syn.lookup();
     else t = syn.randomRepeat(words);
     copy.push(t);
     copyChars += t.length;

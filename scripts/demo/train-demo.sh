@@ -5,7 +5,9 @@
 #   stage 0  the corpus (scripts/demo/corpus.ts) and a random-weight LLaMA
 #            (4 layers, hidden 256, 8 heads / 2 KV heads, SwiGLU 768, tied
 #            embeddings, LLaMA-2 tokenizer, window N0 = 512)
-#   stage 1  focusllm train --params all --loss lm       (the base model)
+#   stage 1  focusllm train --params all --loss lm on lm.jsonl (natural text
+#            and 30% synthetic retrieval text), then 1b on copy.jsonl (the
+#            retrieval curriculum): the base model
 #   stage 2  focusllm train --params candidate --loss focus  (the official
 #            recipe scaled by N0/4096 = 1/8: window 384, chunk lengths
 #            8..256, prompt cap 64, documents of 384..1024 tokens) with the
@@ -20,7 +22,9 @@ cd "$(dirname "$0")/../.."
 WORK=${1:-.demo}
 OUT=${2:-models/focus-tiny}
 STEPS1=${STEPS1:-1000}
-STEPS2=${STEPS2:-300}
+STOP1=${STOP1:-606}
+STEPS1B=${STEPS1B:-300}
+STEPS2=${STEPS2:-500}
 CLI="node dist/lib/cli/main.js"
 mkdir -p "$WORK"
 T="$WORK/timings.jsonl"
@@ -34,23 +38,29 @@ $CLI random-model --out "$WORK/init" --tokenizer llama2 --hidden 256 --intermedi
   --heads 8 --kv-heads 2 --tie --max-position-embeddings 512 --dtype F32 --seed 7
 stamp corpus "$t"
 
+# Stage 1: the schedule spans STEPS1 steps; the shipped model's run was
+# stopped at 606 (time) and went on with the retrieval curriculum (stage 1b).
 t=$(date +%s)
-[ -f "$WORK/base/trainer_state.json" ] && RESUME1=1 || RESUME1=0
-if [ "$RESUME1" = 1 ] && grep -q '"done": *true' "$WORK/base/trainer_state.json" 2>/dev/null; then :;
-elif [ "$RESUME1" = 1 ]; then $CLI train --resume "$WORK/base"
-else
-  $CLI train --model "$WORK/init" --data "$WORK/data/lm.jsonl" --out "$WORK/base" --params all --loss lm \
-    --seq-len 512 --steps "$STEPS1" --batch 16 --lr 2e-3 --warmup 40 --schedule cosine --weight-decay 0.01 \
-    --beta2 0.95 --seed 1 --save-every 100
-fi
-stamp base "$t"
+rm -rf "$WORK/lm"
+$CLI train --model "$WORK/init" --data "$WORK/data/lm.jsonl" --out "$WORK/lm" --params all --loss lm \
+  --seq-len 512 --steps "$STEPS1" --stop-at "$STOP1" --batch 16 --lr 2e-3 --warmup 40 --schedule cosine \
+  --weight-decay 0.01 --beta2 0.95 --seed 1 --save-every 100
+stamp lm "$t"
+
+# Stage 1b: the retrieval curriculum (copy.jsonl), from the stage 1 weights.
+t=$(date +%s)
+rm -rf "$WORK/base"
+$CLI train --model "$WORK/lm" --data "$WORK/data/copy.jsonl" --out "$WORK/base" --params all --loss lm \
+  --seq-len 512 --steps "$STEPS1B" --batch 16 --lr 1e-3 --warmup 10 --schedule linear --weight-decay 0.01 \
+  --beta2 0.95 --seed 3 --save-every 50
+stamp copy "$t"
 
 stage2() { # name losses
   local t; t=$(date +%s)
   rm -rf "$WORK/focus-$1"
   $CLI train --model "$WORK/base" --data "$WORK/data/focus.jsonl" --out "$WORK/focus-$1" --params candidate \
     --loss focus --losses "$2" --window 384 --strides 8,16,32,64,128,256 --prompt-cap 64 --min-length 384 \
-    --max-length 1024 --steps "$STEPS2" --batch 8 --lr "${LR2:-1e-3}" --seed 2 --save-every 50
+    --max-length 1024 --steps "$STEPS2" --batch 16 --lr "${LR2:-1e-3}" --seed 2 --save-every 100
   stamp "focus-$1" "$t"
 }
 stage2 random random
