@@ -11,7 +11,7 @@ import { checkOutDir, isInside, readState, trainedProjections } from '../lib/tra
 import { DataOrder } from '../lib/train/loop';
 import { resolveTrainOptions, resumeOptions } from '../lib/train/options';
 import { learningRate } from '../lib/train/schedule';
-import { lossCurveSvg, movingAverage, ticks } from '../lib/train/svg';
+import { lineChartSvg, lossCurveSvg, movingAverage, ticks } from '../lib/train/svg';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'focusllm-train-options-'));
 t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -190,4 +190,24 @@ t.test('CLI helpers: flags in messages, several --data, progress text', async (t
   const p = { phase: 'step' as const, step: 5, steps: 10, loss: 2.5, lossByKind: { continuation: 2, repetition: 3 }, lr: 1e-4, gradNorm: 0.5, tokens: 100, tokensPerSecond: 1234.4, elapsed: 10, eta: 10, epoch: 0 };
   t.equal(progressBar(p, 10), 'step 5/10 [#####.....] loss 2.500  1234 tok/s  ETA 0:10');
   t.equal(progressLine(p), 'step 5/10 loss 2.500 (continuation 2.000, repetition 3.000) lr 1.00e-4 grad-norm 0.5000 1234 tok/s elapsed 0:10 ETA 0:10');
+});
+
+t.test('lineChartSvg: named series on a log2 axis, a legend, breaks at non-finite points', async (t) => {
+  const svg = lineChartSvg(
+    [
+      { name: 'native <w>', points: [[512, 0], [2048, 10], [8192, NaN], [32768, 20]] },
+      { name: 'focus', points: [[512, 50], [2048, 100]] },
+    ],
+    { title: 'pass key', xLabel: 'length', yLabel: '%', logX: true, yMin: 0, yMax: 100, xTick: (x) => `${x / 512}x` },
+  );
+  t.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  t.match(svg, /native &lt;w&gt;/, 'names escaped');
+  for (const tick of ['1x', '4x', '16x', '64x']) t.match(svg, new RegExp(`>${tick}</text>`));
+  // log2 x: 512 .. 32768 is 6 octaves over the plot width (720 - 64 - 190 = 466)
+  t.match(svg, /<circle cx="64\.00" cy="372\.00"/, '(512, 0) at the left bottom corner');
+  t.match(svg, /<circle cx="219\.33" cy="/, '2048 two octaves in');
+  const paths = svg.match(/<path d="[^"]*"/g) ?? [];
+  t.equal(paths.length, 3, 'the axes and a line per series');
+  t.equal((paths[1].match(/M/g) ?? []).length, 2, 'the NaN point breaks the native line in two');
+  t.equal((svg.match(/<circle/g) ?? []).length, 5, 'a marker per finite point');
 });

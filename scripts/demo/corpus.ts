@@ -111,6 +111,9 @@ export class Synth {
   ) {
     this.r = rng(seed);
   }
+  r01(): number {
+    return this.r();
+  }
   int(lo: number, hi: number): number {
     return lo + Math.floor(this.r() * (hi - lo + 1));
   }
@@ -166,6 +169,11 @@ export class Synth {
     const items = Array.from({ length: n }, () => (this.r() < 0.5 ? String(this.int(0, 99999)) : this.pick(words)));
     const list = items.join(' ');
     return [this.pick(['List:', 'Record:', 'Sequence:']) + ' ' + list, this.filler(this.int(0, 600), false), this.pick(['Again:', 'Repeat:', 'Once more:']) + ' ' + list].join('\n');
+  }
+  /** numbers, then the same numbers again: digit copying, what a pass key needs */
+  numberRepeat(): string {
+    const list = Array.from({ length: this.int(3, 16) }, () => String(this.int(0, 10 ** this.int(1, 5) - 1))).join(' ');
+    return `${this.pick(['Numbers:', 'List:', 'Codes:'])} ${list}\n${this.pick(['Again:', 'Repeat:'])} ${list}`;
   }
   /** a passage, other text, and the passage again */
   repeat(): string {
@@ -241,10 +249,10 @@ function main(argv: string[]): void {
   fs.writeFileSync(path.join(out, 'focus.jsonl'), focus.map((text) => JSON.stringify({ text })).join('\n') + '\n');
   stats.focusDocs = focus.length;
 
-  // Stage 1b, the retrieval curriculum: mostly synthetic copying (half of the
-  // records random lists repeated, a quarter pass keys, lookups) with some
-  // natural text, so that the small model learns to copy from its window
-  // before FocusLLM training (after stage 1 it did not: 0/20 pass keys).
+  // The first curriculum tried (CURRICULUM=1 in train-demo.sh): mostly
+  // synthetic copying (half of the records random lists repeated, a quarter
+  // pass keys, lookups) with some natural text, meant to teach the model to
+  // copy from its window after stage 1 (where it did not: 0/20 pass keys).
   const words = [...new Set(sentences.flatMap((x) => x.split(/\s+/)).filter((w) => /^[a-z]{3,12}$/.test(w)))];
   const copy: string[] = [];
   let copyChars = 0;
@@ -266,6 +274,13 @@ function main(argv: string[]): void {
   }
   fs.writeFileSync(path.join(out, 'copy.jsonl'), copy.map((text) => JSON.stringify({ text })).join('\n') + '\n');
   Object.assign(stats, { copyRecords: copy.length, copyChars, copyNaturalChars: copyNatural });
+
+  // The second curriculum tried (CURRICULUM=1 in train-demo.sh), digit
+  // copying from random weights: numbers repeated, and short pass-key texts.
+  const digits: string[] = [];
+  for (let i = 0; i < 60000; i++) digits.push(syn.r01() < 0.7 ? syn.numberRepeat() : syn.passkey(syn.int(80, 700)));
+  fs.writeFileSync(path.join(out, 'digits.jsonl'), digits.map((text) => JSON.stringify({ text })).join('\n') + '\n');
+  stats.digitRecords = digits.length;
 
   const held = heldoutSources();
   fs.writeFileSync(path.join(out, 'heldout.jsonl'), held.map((h) => JSON.stringify(h)).join('\n') + '\n');
