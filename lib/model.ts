@@ -250,13 +250,20 @@ export async function loadModel(dir?: string, opts: LoadOptions = {}): Promise<M
   if (!Number.isInteger(threads) || threads < 1 || threads > 1024)
     throw new Error(`option threads must be an integer from 1 to 1024, got ${String(opts.threads)}`);
   const abs = path.resolve(dir);
-  const focusDefaults = readFocusDefaults(abs);
   const nm = await addon.loadModel(abs, {
     backend: backend as 'cpu' | 'cuda',
     threads,
     device: opts.device ?? 0,
     maxBatchTokens: opts.maxBatchTokens ?? 0,
   });
+  // After the native loader: it has checked that config.json is a regular file.
+  let focusDefaults: FocusParams;
+  try {
+    focusDefaults = readFocusDefaults(abs);
+  } catch (e) {
+    nm.dispose();
+    throw e;
+  }
   let tok: Tokenizer | null = null;
   if (opts.tokenizer !== false) {
     try {
@@ -299,6 +306,7 @@ export function readFocusDefaults(dir: string): FocusParams {
   const file = path.join(dir, 'config.json');
   let cfg: unknown;
   try {
+    if (!fs.statSync(file).isFile()) return resolveFocusParams(); // a FIFO or device: the native loader refuses it
     cfg = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch {
     return resolveFocusParams(); // the native loader reports a missing or broken config.json
