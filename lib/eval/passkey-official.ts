@@ -24,6 +24,7 @@ import { definedOnly, type IngestProgress } from '../session';
 import type { Tokenizer } from '../tokenizer/types';
 import { type FocusOptions, greedyDecode } from './decode';
 import {
+  cachedPromptIds,
   PASSKEY_QUESTION,
   PASSKEY_TASK,
   passkeyByDepthFifths,
@@ -103,16 +104,7 @@ export function makePasskeyOfficialPrompt(
   const bos = opts.bosId !== undefined ? opts.bosId : tokenizer.bosId;
   // floor(u * n) is below n for u in [0, 1); the min guards a generator that returns 1.
   const prefixOf = (n: number) => (n === 0 ? 0 : Math.min(n - 1, Math.floor(u * n)));
-  const cache = new Map<number, number[]>();
-  const encode = (n: number): number[] => {
-    let ids = cache.get(n);
-    if (!ids) {
-      ids = tokenizer.encode(passkeyOfficialText(n, prefixOf(n), passkey));
-      if (bos !== null && bos !== undefined && ids[0] !== bos) ids.unshift(bos);
-      cache.set(n, ids);
-    }
-    return ids;
-  };
+  const encode = cachedPromptIds(tokenizer, bos, (n) => passkeyOfficialText(n, prefixOf(n), passkey));
   let n = length;
   if (unit === 'tokens') {
     const base = encode(0).length;

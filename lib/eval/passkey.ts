@@ -39,6 +39,23 @@ export function passkeyText(sentences: number, before: number, passkey: number):
   );
 }
 
+/**
+ * The ids of prompt(n), BOS first when `bos` is set and the tokenizer did not
+ * put it there, memoised: the prompt-size searches encode the same sizes again.
+ */
+export function cachedPromptIds(tokenizer: Tokenizer, bos: number | null | undefined, prompt: (n: number) => string): (n: number) => number[] {
+  const cache = new Map<number, number[]>();
+  return (n) => {
+    let ids = cache.get(n);
+    if (!ids) {
+      ids = tokenizer.encode(prompt(n));
+      if (bos !== null && bos !== undefined && ids[0] !== bos) ids.unshift(bos);
+      cache.set(n, ids);
+    }
+    return ids;
+  };
+}
+
 export interface PasskeyPrompt {
   text: string;
   /** token ids, BOS first */
@@ -77,16 +94,7 @@ export function makePasskeyPrompt(
   if (typeof depth !== 'number' || !(depth >= 0 && depth <= 1)) throw new Error(`passkey depth must be a number in [0, 1], got ${String(depth)}`);
   const bos = opts.bosId !== undefined ? opts.bosId : tokenizer.bosId;
   const before = (s: number) => Math.round(depth * s);
-  const cache = new Map<number, number[]>();
-  const encode = (s: number): number[] => {
-    let ids = cache.get(s);
-    if (!ids) {
-      ids = tokenizer.encode(passkeyText(s, before(s), passkey));
-      if (bos !== null && bos !== undefined && ids[0] !== bos) ids.unshift(bos);
-      cache.set(s, ids);
-    }
-    return ids;
-  };
+  const encode = cachedPromptIds(tokenizer, bos, (s) => passkeyText(s, before(s), passkey));
   const base = encode(0).length;
   if (base > length) throw new Error(`passkey length ${length} is shorter than the prompt without filler (${base} tokens)`);
   // Tokens per sentence, measured on one full filler cycle: the first guess.

