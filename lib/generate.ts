@@ -2,7 +2,7 @@
 import type { Model } from './model';
 import { chunkCount } from './plan';
 import { makeNativeSampler, type SamplingOptions } from './sampling';
-import type { IngestProgress, SessionOptions } from './session';
+import type { IngestProgress, Session, SessionOptions } from './session';
 import type { Tokenizer } from './tokenizer/types';
 
 export interface GenerateProgress {
@@ -101,7 +101,12 @@ export class StopMatcher {
   }
 }
 
-export async function* generateText(model: Model, req: GenerateRequest): AsyncGenerator<string> {
+export async function* generateText(
+  model: Model,
+  req: GenerateRequest,
+  /** @internal a session factory (lib/document.ts), default model.createSession */
+  makeSession?: (opts: SessionOptions & { maxSteps: number }) => Session,
+): AsyncGenerator<string> {
   const t0 = performance.now();
   const tok = model.tokenizer;
   const maxNew = req.maxNewTokens ?? 256;
@@ -128,7 +133,8 @@ export async function* generateText(model: Model, req: GenerateRequest): AsyncGe
   report({});
   const ids = buildInput(tok, req);
   if (maxNew === 0) return;
-  const session = model.createSession({ ...req.focus, maxSteps: maxNew });
+  const sessionOpts = { ...req.focus, maxSteps: maxNew };
+  const session = makeSession ? makeSession(sessionOpts) : model.createSession(sessionOpts);
   report({ phase: 'ingest', inputTokens: ids.length, chunksTotal: chunkCount(ids.length, session.params) });
   try {
     const onIngest = (p: IngestProgress) =>

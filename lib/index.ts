@@ -4,6 +4,17 @@ export { Session, parseStepMode, type StepMode, type SessionOptions, type Ingest
 export { DEFAULT_FOCUS, planIngest, resolveFocusParams, chunkCount, withBos, type FocusParams, type Plan } from './plan';
 export { makeSampler, makeNativeSampler, sampleLogits, argmax, makeRng, type SamplingOptions, type NativeSampler } from './sampling';
 export { buildInput, StopMatcher, type GenerateRequest, type GenerateProgress } from './generate';
+export {
+  Document,
+  type DocumentFocusOptions,
+  type DocumentGenerateRequest,
+  type DocumentMemory,
+  type DocumentReuse,
+  type DocumentSessionOptions,
+  type DocumentTokenOptions,
+  type IngestDocumentOptions,
+  type LoadDocumentOptions,
+} from './document';
 export { estimateMemory, formatBytes, type MemoryEstimate } from './memory';
 export { loadTokenizer } from './tokenizer/index';
 export type { Tokenizer, StreamDecoder, ChatMessage } from './tokenizer/types';

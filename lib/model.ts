@@ -8,7 +8,8 @@ import type { Model as NativeModel, NativeConfig, NativeModelInfo, NativeSeq, Ru
 import { native } from './native';
 import { generateText, type GenerateRequest } from './generate';
 import { makeNativeSampler, type NativeSampler, type SamplingOptions } from './sampling';
-import { runCancellable, Session, type SessionHost, type SessionOptions } from './session';
+import { type ChunkSeeder, runCancellable, Session, type SessionHost, type SessionOptions } from './session';
+import { Document, ingestDocument, type IngestDocumentOptions, loadDocument, type LoadDocumentOptions } from './document';
 import { type FocusParams, resolveFocusParams } from './plan';
 import { resolveModelDir } from './shipped';
 import { loadTokenizer } from './tokenizer/index';
@@ -126,9 +127,9 @@ export class Model implements SessionHost {
   }
 
   /** A FocusLLM session (native mode below minChunkedLength). */
-  createSession(opts: SessionOptions = {}): Session {
+  createSession(opts: SessionOptions = {}, internal: { seed?: ChunkSeeder } = {}): Session {
     if (this.native.disposed) throw new Error('this model has been disposed');
-    const s = new Session(this, opts);
+    const s = new Session(this, opts, internal.seed ?? null);
     this.sessions.add(s);
     const dispose = s.dispose.bind(s);
     s.dispose = () => {
@@ -136,6 +137,21 @@ export class Model implements SessionHost {
       this.sessions.delete(s);
     };
     return s;
+  }
+
+  /**
+   * Runs every chunk of a long document once and keeps the chunk caches:
+   * questions asked of the Document (doc.generate, doc.generateTokens,
+   * doc.session) then give exactly a fresh generate's numbers while running
+   * only what depends on the question (lib/document.ts, README "Documents").
+   */
+  ingestDocument(input: string | ArrayLike<number>, opts: IngestDocumentOptions = {}): Promise<Document> {
+    return ingestDocument(this, input, opts);
+  }
+
+  /** Reads a document that doc.save() wrote; refuses one saved with another model or other options. */
+  loadDocument(file: string, opts: LoadDocumentOptions = {}): Promise<Document> {
+    return loadDocument(this, file, opts);
   }
 
   /**

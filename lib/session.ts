@@ -102,6 +102,21 @@ export interface SessionHost {
   readonly focusDefaults?: FocusParams;
 }
 
+/** Leading tokens of a chunk that a kept cache already holds (lib/document.ts). */
+export interface ChunkSeed {
+  pool: KvPool;
+  slot: number;
+  /** tokens of the chunk, from its first, cached in pool[slot] */
+  length: number;
+}
+
+/**
+ * @internal For each chunk of a FocusLLM plan of input `ids`, cached leading
+ * tokens to copy instead of running them, or null. The seeded caches must
+ * hold the tokens the chunk starts with, computed as a chunk (from position 0).
+ */
+export type ChunkSeeder = (ids: readonly number[], plan: Extract<Plan, { mode: 'focus' }>) => (ChunkSeed | null)[];
+
 /** the entries of o whose value is not undefined (so they do not mask defaults) */
 export function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
@@ -157,6 +172,8 @@ export class Session {
   constructor(
     private readonly host: SessionHost,
     opts: SessionOptions = {},
+    /** @internal kept chunk caches to start from (lib/document.ts) */
+    private readonly seeder: ChunkSeeder | null = null,
   ) {
     const { bosId, maxSteps, keepChunkCaches, cacheType, stepMode, ...focus } = opts;
     this.params = resolveFocusParams({ ...host.focusDefaults, ...definedOnly(focus) });
@@ -265,13 +282,20 @@ export class Session {
             this.localPool = this.host.native.createKvPool(1, plan.local.length + this.maxSteps, 'act');
         }
         // Every chunk with the dynamic prompt appended, as one batched call; the
-        // last token (the prompt's last) of each is its candidate.
-        const chunkSeqs: NativeSeq[] = plan.chunks.map((c, i) => ({
-          tokens: Int32Array.from([...c, ...plan.prompt]),
-          ...(this.pool ? { pool: this.pool, slot: i } : {}),
-          cand: this.cands!,
-          candSlot: i,
-        }));
+        // last token (the prompt's last) of each is its candidate. A seeded
+        // chunk starts from a copy of its first tokens' cache and runs the rest.
+        const seeds = this.seeder && this.pool ? this.seeder(x, plan) : null;
+        const chunkSeqs: NativeSeq[] = plan.chunks.map((c, i) => {
+          const seed = seeds?.[i] ?? null;
+          const n = seed ? seed.length : 0;
+          return {
+            tokens: Int32Array.from([...c.slice(n), ...plan.prompt]),
+            ...(this.pool ? { pool: this.pool, slot: i } : {}),
+            ...(seed ? { base: seed.pool, baseSlot: seed.slot, baseLength: n } : {}),
+            cand: this.cands!,
+            candSlot: i,
+          };
+        });
         await this.runWith(chunkSeqs, opts, 'chunks', k, null);
         this.local = plan.local.slice();
         this.last = x[x.length - 1];

@@ -117,6 +117,14 @@ export interface NativeSeq {
   logits?: LogitsMode;
   /** with logits 2: only the rows of tokens logitsFrom.. (default 0) */
   logitsFrom?: number;
+  /**
+   * seeded cache: before any work of the run, the (empty) slot of `pool`
+   * gets a copy of the first baseLength cached tokens of base's slot
+   * baseSlot (same dtype); the tokens then run on top. base is only read.
+   */
+  base?: KvPool;
+  baseSlot?: number;
+  baseLength?: number;
 }
 
 export declare class Model {
@@ -131,6 +139,14 @@ export declare class Model {
   /** dtype "act" = the backend's activation type */
   createKvPool(slots: number, capacity: number, dtype: NativeDtype | 'act'): KvPool;
   createCandidateSet(slots: number): CandidateSet;
+  /**
+   * A slot's first `length` cached tokens, copied off the main thread:
+   * (2, numLayers, length, numKvHeads*headDim) elements of the pool's dtype,
+   * keys then values (keys rotated, as cached).
+   */
+  kvRead(pool: KvPool, slot: number, length: number): Promise<Uint8Array>;
+  /** Writes kvRead's layout into a slot and sets its length (bytes.length must match exactly). */
+  kvWrite(pool: KvPool, slot: number, bytes: Uint8Array, length: number): Promise<void>;
   /** Runs the batch off the main thread; resolves with the requested logits rows, (rows, vocab). */
   run(batch: NativeSeq[], control?: RunControl): Promise<Float32Array>;
   /**

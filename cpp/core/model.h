@@ -131,6 +131,13 @@ struct SeqRun {
   int cand_slot = -1;              // projections, its KV goes to cand[cand_slot]
   LogitsMode logits = LogitsMode::None;
   int logits_from = 0;  // All: only the rows of tokens [logits_from, n)
+  // Seeded cache: before any work of the run, the slot (which must be empty)
+  // gets a copy of the first base_length cached tokens of base[base_slot],
+  // then the tokens run on top. base is only read, so one kept document's
+  // chunk caches serve many questions, each on its own copy (lib/document.ts).
+  const KvPool* base = nullptr;
+  int base_slot = -1;
+  int base_length = 0;
 };
 
 // Shared between a run and its caller (another thread): cancellation and
@@ -177,6 +184,13 @@ class Model {
   // run() would return the rows, drawn with uniforms[row] in [0, 1).
   std::vector<int32_t> run_sample(const std::vector<SeqRun>& batch, const SampleParams& params,
                                   const std::vector<float>& uniforms, RunControl* ctl = nullptr);
+
+  // A KV slot's first `length` cached tokens to / from host memory, laid out
+  // (2, n_layer, length, kv_dim) in the pool's dtype: keys, then values.
+  // kv_write sets the slot's length. Serialized with runs (they share the
+  // backend's stream); bounds are checked, never trusted.
+  void kv_read(const KvPool& pool, int slot, int length, void* dst);
+  void kv_write(KvPool& pool, int slot, const void* src, int length);
 
  private:
   friend class Trainer;  // core/train.cpp: makes tensors trainable (master copies below)

@@ -27,6 +27,9 @@ struct Model::Piece {
 
 static constexpr int kLogitChunk = 256;  // logits rows computed per matmul
 
+// Address of element `elems` of a cache buffer of element size es.
+static char* kv_at(void* base, int64_t elems, size_t es) { return static_cast<char*>(base) + elems * int64_t(es); }
+
 static int64_t logit_rows_of(const SeqRun& s) {
   if (s.logits == LogitsMode::All) return int64_t(s.tokens.size()) - s.logits_from;
   return s.logits == LogitsMode::Last ? 1 : 0;
@@ -119,6 +122,19 @@ void Model::validate(const std::vector<SeqRun>& batch) const {
       FOCUS_CHECK(caches.insert({s.pool, s.slot}).second, where, "cache slot ", s.slot,
                   " is used by two sequences of one batch");
     }
+    if (s.base) {
+      FOCUS_CHECK(s.pool, where, "a base cache needs a pool to copy into");
+      FOCUS_CHECK(s.base->backend() == be_.get(), where, "its base KV cache pool belongs to another model");
+      FOCUS_CHECK(s.base->dtype() == s.pool->dtype(), where, "its base KV cache pool holds another dtype");
+      FOCUS_CHECK(s.base_slot >= 0 && s.base_slot < s.base->n_slot(), where, "base slot ", s.base_slot,
+                  " is out of range (pool of ", s.base->n_slot(), ")");
+      const int have = s.base->length[size_t(s.base_slot)];
+      FOCUS_CHECK(s.base_length >= 0 && s.base_length <= have, where, "base length ", s.base_length,
+                  " must be from 0 to the ", have, " tokens its base slot holds");
+      FOCUS_CHECK(s.pool->length[size_t(s.slot)] == 0, where, "a base cache is copied into an empty slot only");
+      FOCUS_CHECK(int64_t(s.base_length) + n <= s.pool->capacity(), where, "the base's ", s.base_length,
+                  " tokens and ", n, " more exceed the cache's capacity of ", s.pool->capacity());
+    }
     if (s.prefix) {
       FOCUS_CHECK(s.prefix->backend() == be_.get(), where, "its prefix candidate set belongs to another model");
       FOCUS_CHECK(s.n_prefix >= 1 && s.n_prefix <= s.prefix->n_slot(), where, "prefix of ", s.n_prefix,
@@ -144,6 +160,40 @@ void Model::validate(const std::vector<SeqRun>& batch) const {
     FOCUS_CHECK(s.logits_from >= 0 && s.logits_from < n, where, "logits_from ", s.logits_from,
                 " must be below the sequence's ", n, " tokens");
   }
+  for (size_t i = 0; i < batch.size(); ++i)
+    if (batch[i].base)
+      FOCUS_CHECK(!caches.count({batch[i].base, batch[i].base_slot}), "sequence ", i,
+                  " of the batch: its base cache slot is written by the same batch");
+}
+
+void Model::kv_read(const KvPool& pool, int slot, int length, void* dst) {
+  std::lock_guard<std::mutex> lock(run_mutex_);
+  FOCUS_CHECK(pool.backend() == be_.get(), "kv_read: the KV cache pool belongs to another model");
+  FOCUS_CHECK(slot >= 0 && slot < pool.n_slot(), "kv_read: slot ", slot, " is out of range (pool of ", pool.n_slot(), ")");
+  FOCUS_CHECK(length >= 0 && length <= pool.length[size_t(slot)], "kv_read: length ", length, " must be from 0 to the ",
+              pool.length[size_t(slot)], " tokens the slot holds");
+  const size_t es = dtype_size(pool.dtype());
+  const size_t block = size_t(length) * size_t(pool.kv_dim()) * es;  // one layer's rows of K or V
+  char* out = static_cast<char*>(dst);
+  for (int kv = 0; kv < 2; ++kv)
+    for (int l = 0; l < pool.n_layer(); ++l, out += block)
+      if (block) be_->download(out, kv_at(kv ? pool.v() : pool.k(), pool.offset(slot, l, 0), es), block);
+}
+
+void Model::kv_write(KvPool& pool, int slot, const void* src, int length) {
+  std::lock_guard<std::mutex> lock(run_mutex_);
+  FOCUS_CHECK(pool.backend() == be_.get(), "kv_write: the KV cache pool belongs to another model");
+  FOCUS_CHECK(slot >= 0 && slot < pool.n_slot(), "kv_write: slot ", slot, " is out of range (pool of ", pool.n_slot(), ")");
+  FOCUS_CHECK(length >= 0 && length <= pool.capacity(), "kv_write: length ", length, " must be from 0 to the capacity ",
+              pool.capacity());
+  const size_t es = dtype_size(pool.dtype());
+  const size_t block = size_t(length) * size_t(pool.kv_dim()) * es;
+  const char* in = static_cast<const char*>(src);
+  for (int kv = 0; kv < 2; ++kv)
+    for (int l = 0; l < pool.n_layer(); ++l, in += block)
+      if (block) be_->upload(kv_at(kv ? pool.v() : pool.k(), pool.offset(slot, l, 0), es), in, block);
+  be_->sync();
+  pool.length[size_t(slot)] = length;
 }
 
 std::vector<float> Model::run(const std::vector<SeqRun>& batch, RunControl* ctl) {
@@ -185,6 +235,17 @@ void Model::run_impl(const std::vector<SeqRun>& batch, RunControl* ctl, Output& 
   // (memory, load time) would prevent: the rule is not to modify checkpoint
   // files in place while a model uses them.
   check_files();
+  // Seeded caches: copy the base rows (one block per layer, K and V) first.
+  for (const SeqRun& s : batch) {
+    if (!s.base || s.base_length == 0) continue;
+    const size_t es = dtype_size(s.pool->dtype());
+    const size_t block = size_t(s.base_length) * size_t(s.pool->kv_dim()) * es;
+    for (int l = 0; l < s.pool->n_layer(); ++l) {
+      be_->copy(kv_at(s.pool->k(), s.pool->offset(s.slot, l, 0), es), kv_at(s.base->k(), s.base->offset(s.base_slot, l, 0), es), block);
+      be_->copy(kv_at(s.pool->v(), s.pool->offset(s.slot, l, 0), es), kv_at(s.base->v(), s.base->offset(s.base_slot, l, 0), es), block);
+    }
+    s.pool->length[size_t(s.slot)] = s.base_length;
+  }
   const int B = max_batch_tokens_;
   // Split: a sequence with a cache may be cut into pieces of at most B tokens
   // (each piece appends to the cache before the next runs); one without a

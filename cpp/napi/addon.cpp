@@ -229,6 +229,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                      InstanceMethod("createKvPool", &ModelWrap::CreateKvPool),
                      InstanceMethod("createCandidateSet", &ModelWrap::CreateCandidateSet),
                      InstanceMethod("createTrainer", &ModelWrap::CreateTrainer),
+                     InstanceMethod("kvRead", &ModelWrap::KvRead), InstanceMethod("kvWrite", &ModelWrap::KvWrite),
                      InstanceMethod("dispose", &ModelWrap::Dispose),
                      InstanceAccessor("disposed", &ModelWrap::Disposed, nullptr),
                      InstanceAccessor("scratchBytes", &ModelWrap::ScratchBytes, nullptr)});
@@ -248,6 +249,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Run(const Napi::CallbackInfo& info);
   Napi::Value RunSample(const Napi::CallbackInfo& info);
   Napi::Value RunImpl(const Napi::CallbackInfo& info, bool sampling);
+  Napi::Value KvRead(const Napi::CallbackInfo& info);
+  Napi::Value KvWrite(const Napi::CallbackInfo& info);
   Napi::Value CreateKvPool(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&]() -> Napi::Value {
       Model& m = get();
@@ -445,6 +448,17 @@ Napi::Value ModelWrap::RunImpl(const Napi::CallbackInfo& info, bool sampling) {
       if (s.prefix) s.n_prefix = int_option(o, "nPrefix", 0, 1, 1 << 30);
       s.cand = set_of("cand");
       if (s.cand) s.cand_slot = int_option(o, "candSlot", -1, 0, 1 << 30);
+      Napi::Value bv = o.Get("base");
+      if (!bv.IsUndefined() && !bv.IsNull()) {
+        if (!bv.IsObject() || !bv.As<Napi::Object>().InstanceOf(data(env).kv_pool.Value()))
+          throw Error(where + "base must be a KvPool");
+        auto& bp = KvPoolWrap::Unwrap(bv.As<Napi::Object>())->pool;
+        if (!bp) throw Error(where + "its base KV cache pool has been disposed");
+        s.base = bp.get();
+        pools.push_back(bp);
+        s.base_slot = int_option(o, "baseSlot", -1, 0, 1 << 30);
+        s.base_length = int_option(o, "baseLength", -1, 0, 1 << 30);
+      }
       s.logits = LogitsMode(int_option(o, "logits", 0, 0, 2));
       s.logits_from = int_option(o, "logitsFrom", 0, 0, 1 << 30);
     }
@@ -472,6 +486,84 @@ Napi::Value ModelWrap::RunImpl(const Napi::CallbackInfo& info, bool sampling) {
         info.Length() > ci ? run_control_arg(env, info[ci], "run: control") : nullptr;
     auto* w = new RunWorker(env, keep_model, std::move(batch), std::move(pools), std::move(sets), ctl);
     if (sampling) w->set_sampling(sp, std::move(uniforms));
+    Napi::Promise p = w->promise();
+    w->Queue();
+    return p;
+  });
+}
+
+// kvRead(pool, slot, length) / kvWrite(pool, slot, bytes, length): a slot's
+// first `length` tokens, (2, n_layer, length, kv_dim) in the pool's dtype,
+// copied off the main thread. The JS buffer is allocated (read) or held
+// (write) on the main thread and referenced until the copy is done.
+class KvCopyWorker : public PromiseWorker {
+ public:
+  KvCopyWorker(Napi::Env env, std::shared_ptr<Model> m, std::shared_ptr<KvPool> pool, int slot, int length,
+               Napi::Uint8Array buf, bool write)
+      : PromiseWorker(env), model_(std::move(m)), pool_(std::move(pool)), slot_(slot), length_(length),
+        bytes_(buf.Data()), write_(write) {
+    buf_ = Napi::Persistent(buf);
+    ++pool_->in_use;
+  }
+
+ protected:
+  void work() override {
+    if (write_) model_->kv_write(*pool_, slot_, bytes_, length_);
+    else model_->kv_read(*pool_, slot_, length_, bytes_);
+  }
+  void resolve() override {
+    if (write_) deferred_.Resolve(Env().Undefined());
+    else deferred_.Resolve(buf_.Value());
+  }
+
+ private:
+  void done() override { --pool_->in_use; }
+  std::shared_ptr<Model> model_;
+  std::shared_ptr<KvPool> pool_;
+  int slot_, length_;
+  uint8_t* bytes_;
+  bool write_;
+  Napi::Reference<Napi::Uint8Array> buf_;
+};
+
+Napi::Value ModelWrap::KvRead(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    std::shared_ptr<Model> keep = model;
+    if (!keep) throw Error("this model has been disposed");
+    if (info.Length() < 1 || !info[0].IsObject() || !info[0].As<Napi::Object>().InstanceOf(data(info.Env()).kv_pool.Value()))
+      throw Error("kvRead(pool, slot, length): pool must be a KvPool");
+    std::shared_ptr<KvPool> pool = KvPoolWrap::Unwrap(info[0].As<Napi::Object>())->pool;
+    if (!pool) throw Error("kvRead: the KV cache pool has been disposed");
+    if (pool->in_use) throw Error("kvRead: the KV cache pool is in use by a run: await the run first");
+    const int slot = int_arg(info, 1, "kvRead: slot", 0, pool->n_slot() - 1);
+    const int length = int_arg(info, 2, "kvRead: length", 0, pool->length[size_t(slot)]);
+    const size_t bytes = KvPool::bytes_needed(keep->config(), 1, length, pool->dtype());
+    Napi::Uint8Array buf = Napi::Uint8Array::New(info.Env(), bytes);
+    auto* w = new KvCopyWorker(info.Env(), keep, pool, slot, length, buf, false);
+    Napi::Promise p = w->promise();
+    w->Queue();
+    return p;
+  });
+}
+
+Napi::Value ModelWrap::KvWrite(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    std::shared_ptr<Model> keep = model;
+    if (!keep) throw Error("this model has been disposed");
+    if (info.Length() < 1 || !info[0].IsObject() || !info[0].As<Napi::Object>().InstanceOf(data(info.Env()).kv_pool.Value()))
+      throw Error("kvWrite(pool, slot, bytes, length): pool must be a KvPool");
+    std::shared_ptr<KvPool> pool = KvPoolWrap::Unwrap(info[0].As<Napi::Object>())->pool;
+    if (!pool) throw Error("kvWrite: the KV cache pool has been disposed");
+    if (pool->in_use) throw Error("kvWrite: the KV cache pool is in use by a run: await the run first");
+    const int slot = int_arg(info, 1, "kvWrite: slot", 0, pool->n_slot() - 1);
+    if (info.Length() < 3 || !info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+      throw Error("kvWrite(pool, slot, bytes, length): bytes must be a Uint8Array");
+    const int length = int_arg(info, 3, "kvWrite: length", 0, pool->capacity());
+    Napi::Uint8Array buf = info[2].As<Napi::Uint8Array>();
+    const size_t bytes = KvPool::bytes_needed(keep->config(), 1, length, pool->dtype());
+    if (buf.ByteLength() != bytes)
+      throw Error(str("kvWrite: ", length, " tokens take ", bytes, " bytes, got ", buf.ByteLength()));
+    auto* w = new KvCopyWorker(info.Env(), keep, pool, slot, length, buf, true);
     Napi::Promise p = w->promise();
     w->Queue();
     return p;
