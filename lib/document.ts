@@ -102,8 +102,10 @@ export interface DocumentReuse {
 const FORMAT = 'focusllm-document';
 const VERSION = 1;
 const MAGIC = Buffer.from('FOCUSDOC', 'latin1'); // 8 bytes
-const PRELUDE = 24; // magic, version u32, header bytes u32, header crc32 u32, reserved u32
-const ALIGN = 64;
+// magic, version u32, header bytes u32, header crc32 u32, reserved u32 (0).
+// The chunks follow the header back to back: every byte of a file is
+// checked (prelude fields, header CRC, chunk CRCs, exact size).
+const PRELUDE = 24;
 
 interface DocState {
   ids: Int32Array;
@@ -118,10 +120,20 @@ interface DocState {
 
 // Documents the garbage collector takes before dispose(): free their caches.
 const finalizer = new FinalizationRegistry<KvPool>((pool) => pool.dispose());
+// Each model's documents, weakly (model.dispose() disposes those still alive).
+const byModel = new WeakMap<Model, Set<WeakRef<Document>>>();
+
+/** @internal model.dispose(): frees every document of the model. */
+export function disposeDocuments(model: Model): void {
+  for (const r of byModel.get(model) ?? []) r.deref()?.dispose();
+  byModel.delete(model);
+}
 
 export class Document {
   private pool: KvPool | null;
   private readonly state: DocState;
+  private released = false; // dispose() called
+  private running = 0;      // question ingests in flight (they read the pool)
 
   /** @internal use model.ingestDocument() / model.loadDocument() */
   constructor(
@@ -132,6 +144,10 @@ export class Document {
     this.state = state;
     this.pool = pool;
     if (pool) finalizer.register(this, pool, this);
+    let set = byModel.get(model);
+    if (!set) byModel.set(model, (set = new Set()));
+    for (const r of set) if (!r.deref()) set.delete(r);
+    set.add(new WeakRef(this));
   }
 
   /** The document's token ids (a copy). */
@@ -163,7 +179,7 @@ export class Document {
     return this.state.chunkLengths.length;
   }
   get disposed(): boolean {
-    return this.pool === null || this.pool.disposed;
+    return this.released || this.pool === null || this.pool.disposed;
   }
 
   memory(): DocumentMemory {
@@ -184,9 +200,24 @@ export class Document {
   session(opts: DocumentSessionOptions = {}): Session {
     this.checkLive();
     const { maxSteps, stepMode } = opts ?? {};
-    return this.model.createSession({ ...this.sessionOptions(), ...definedOnly({ maxSteps, stepMode }) }, {
+    const s = this.model.createSession({ ...this.sessionOptions(), ...definedOnly({ maxSteps, stepMode }) }, {
       seed: (x, plan) => this.seeds(x, plan),
     });
+    // An ingest reads the document's caches: dispose() waits for it.
+    for (const name of ['ingest', 'ingestToken'] as const) {
+      const f = s[name].bind(s) as (...a: unknown[]) => Promise<unknown>;
+      (s as unknown as Record<string, unknown>)[name] = (...a: unknown[]) => {
+        this.running++;
+        const p = f(...a);
+        const done = () => {
+          this.running--;
+          this.freeIfUnused();
+        };
+        p.then(done, done);
+        return p;
+      };
+    }
+    return s;
   }
 
   /**
@@ -266,7 +297,7 @@ export class Document {
     let off = 0;
     for (let i = 0; i < blobs.length; i++) {
       chunks.push({ tokens: this.state.chunkLengths[i], offset: off, bytes: blobs[i].byteLength, crc32: zlib.crc32(blobs[i]) });
-      off += align(blobs[i].byteLength);
+      off += blobs[i].byteLength;
     }
     const header = {
       format: FORMAT,
@@ -286,7 +317,7 @@ export class Document {
     prelude.writeUInt32LE(VERSION, 8);
     prelude.writeUInt32LE(hbuf.length, 12);
     prelude.writeUInt32LE(zlib.crc32(hbuf), 16);
-    const dataStart = align(PRELUDE + hbuf.length);
+    const dataStart = PRELUDE + hbuf.length;
     const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
     const fh = await fs.promises.open(tmp, 'w');
     try {
@@ -305,10 +336,14 @@ export class Document {
 
   /** Frees the document's caches; questions already running finish first (their runs hold them). */
   dispose(): void {
-    if (this.pool) {
-      this.pool.dispose();
-      finalizer.unregister(this);
-    }
+    this.released = true;
+    this.freeIfUnused();
+  }
+
+  private freeIfUnused(): void {
+    if (!this.released || this.running > 0 || !this.pool) return;
+    this.pool.dispose();
+    finalizer.unregister(this);
     this.pool = null;
   }
 
@@ -338,10 +373,6 @@ export class Document {
       return n > 0 ? { pool: this.pool!, slot: i, length: n } : null;
     });
   }
-}
-
-function align(n: number): number {
-  return Math.ceil(n / ALIGN) * ALIGN;
 }
 
 function commonPrefix(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -583,6 +614,7 @@ export async function loadDocument(model: Model, file: string, opts: LoadDocumen
       throw bad('not a focusllm document (too short)');
     });
     if (!pre.subarray(0, 8).equals(MAGIC)) throw bad('not a focusllm document (bad magic bytes)');
+    if (pre.readUInt32LE(20) !== 0) throw bad('corrupted: reserved prelude bytes are not zero');
     const version = pre.readUInt32LE(8);
     if (version !== VERSION) throw bad(`document format version ${version}; this focusllm reads version ${VERSION}`);
     const hlen = pre.readUInt32LE(12);
@@ -617,9 +649,14 @@ export async function loadDocument(model: Model, file: string, opts: LoadDocumen
     }
     if (model.backend !== 'cpu' && h.dtype !== model.info.actDtype)
       throw bad(`its caches are ${h.dtype}; the ${model.backend} backend keeps caches in ${model.info.actDtype}`);
-    const dataStart = align(PRELUDE + hlen);
-    const end = h.chunks.reduce((m, c) => Math.max(m, dataStart + c.offset + c.bytes), dataStart);
+    const dataStart = PRELUDE + hlen;
+    let end = dataStart;
+    h.chunks.forEach((c, i) => {
+      if (dataStart + c.offset !== end) throw bad(`header field chunks[${i}].offset is ${c.offset}, expected ${end - dataStart}`);
+      end += c.bytes;
+    });
     if (end > size) throw bad(`truncated: the caches need ${end} bytes, the file has ${size}`);
+    if (end < size) throw bad(`corrupted: ${size - end} bytes past the last chunk`);
     opts.signal?.throwIfAborted();
     pool = model.native.createKvPool(h.chunks.length, Math.min(h.params.chunkSize, h.ids.length), h.dtype);
     for (let i = 0; i < h.chunks.length; i++) {

@@ -9,7 +9,7 @@ import { native } from './native';
 import { generateText, type GenerateRequest } from './generate';
 import { makeNativeSampler, type NativeSampler, type SamplingOptions } from './sampling';
 import { type ChunkSeeder, runCancellable, Session, type SessionHost, type SessionOptions } from './session';
-import { Document, ingestDocument, type IngestDocumentOptions, loadDocument, type LoadDocumentOptions } from './document';
+import { Document, disposeDocuments, ingestDocument, type IngestDocumentOptions, loadDocument, type LoadDocumentOptions } from './document';
 import { type FocusParams, resolveFocusParams } from './plan';
 import { resolveModelDir } from './shipped';
 import { loadTokenizer } from './tokenizer/index';
@@ -239,6 +239,7 @@ export class Model implements SessionHost {
 
   /** Frees the model and every session opened on it. */
   dispose(): void {
+    disposeDocuments(this);
     for (const s of [...this.sessions]) s.dispose();
     this.native.dispose();
   }
