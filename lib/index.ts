@@ -19,6 +19,7 @@ export { estimateMemory, formatBytes, type MemoryEstimate } from './memory';
 export { loadTokenizer } from './tokenizer/index';
 export type { Tokenizer, StreamDecoder, ChatMessage } from './tokenizer/types';
 export { native, buildInfo } from './native';
+export { createServer, FocusServer, ApiError, type ServerOptions, type ServerStats, type RequestRecord, type DocumentObject } from './server/index';
 export * from './eval/index';
 export {
   prepareTraining,

@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   ppl: async () => (require('./ppl') as { command: Command }).command,
   longbench: async () => (require('./longbench') as { command: Command }).command,
   train: async () => (require('./train') as { command: Command }).command,
+  serve: async () => (require('./serve') as { command: Command }).command,
   'random-model': async () => (require('./random-model') as { command: Command }).command,
 };
 
@@ -31,6 +32,7 @@ function help(): string {
     '  ppl        perplexity of a text file, FocusLLM or native sliding-window',
     '  longbench  LongBench-format evaluation of one task',
     '  train      train the candidate projections (FocusLLM) or all tensors (lm) into a new checkpoint',
+    '  serve      an HTTP server with the OpenAI API (chat/completions, completions, models) and documents',
     '  random-model  write a small random-weight checkpoint (with --tokenizer llama2|llama3: a real tokenizer)',
     '',
     'Run `focusllm <command> --help` for its options.',
