@@ -7,6 +7,7 @@
 // LLaMA-2 tokenizer and its chat template, chunked by FocusLLM for the long
 // inputs.
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -318,7 +319,19 @@ t.test('invalid requests: the status and the API error shape', async (t) => {
   const nowhere = await fetch(`${baseURL}/engines`);
   t.equal(nowhere.status, 404);
   t.equal(((await nowhere.json()) as { error: { code: string } }).error.code, 'unknown_url');
+  const escape = await fetch(`${baseURL}/documents/%E0%A4%A`);
+  t.equal(escape.status, 400, 'a malformed URL escape');
+  // Bytes that are not HTTP at all: the connection is answered 400 and closed.
+  const raw = await new Promise<string>((resolve, reject) => {
+    const sock = net.connect(Number(new URL(baseURL).port), '127.0.0.1', () => sock.end('\x00\x01 not http\r\n\r\n'));
+    let got = '';
+    sock.on('data', (b) => (got += b.toString()));
+    sock.on('close', () => resolve(got));
+    sock.on('error', reject);
+  });
+  t.match(raw, /^HTTP\/1\.1 400/);
   t.equal(server.stats.active + server.stats.queued, 0, 'none of them reached the model');
+  t.equal((await client.models.list()).data.length, 1, 'the server still answers');
 });
 
 t.test('body and document size limits: 413', async (t) => {
@@ -349,6 +362,20 @@ t.test('body and document size limits: 413', async (t) => {
   t.match(ok.id, /^doc-/);
   await fails(t, c.post('/documents', { body: { text: 'another' } }), { status: 429, error: { code: 'document_store_full' } });
   t.ok((await c.models.list()).data.length === 1, 'the server still answers');
+});
+
+t.test('a full queue answers 429 at once', async (t) => {
+  const tight = createServer(model, { maxQueue: 0, focus });
+  const addr = await tight.listen(0);
+  t.teardown(() => tight.close());
+  const c = new OpenAI({ baseURL: `http://127.0.0.1:${addr.port}/v1`, apiKey: 'unused', maxRetries: 0 });
+  const ac = new AbortController();
+  const first = c.completions.create({ model: MODEL, prompt: 'A', temperature: 1, seed: 2, max_tokens: 4000 }, { signal: ac.signal }).catch((e: Error) => e);
+  for (let i = 0; i < 500 && tight.stats.active === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  t.equal(tight.stats.active, 1, 'one request runs');
+  await fails(t, c.completions.create({ model: MODEL, prompt: 'B', max_tokens: 2 }), { status: 429, error: { code: 'queue_full' } });
+  ac.abort();
+  t.type(await first, Error);
 });
 
 t.test('with an API key every request needs it: 401 otherwise', async (t) => {

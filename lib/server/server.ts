@@ -184,10 +184,14 @@ export class FocusServer extends EventEmitter {
   // ---- routing ---------------------------------------------------------------
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const route = url.pathname.replace(/\/+$/, '');
+    // A write to a connection the client has closed must not become an
+    // unhandled 'error' event: the request's own 'close' handling cancels it.
+    res.on('error', () => undefined);
     const method = req.method ?? 'GET';
+    let route = '';
     try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      route = url.pathname.replace(/\/+$/, '');
       if (!this.authorized(req))
         throw new ApiError(
           401,
@@ -206,7 +210,7 @@ export class FocusServer extends EventEmitter {
       }
       if (route.startsWith('/v1/models/')) {
         allow(['GET']);
-        const id = decodeURIComponent(route.slice('/v1/models/'.length));
+        const id = decodePart(route.slice('/v1/models/'.length));
         if (id !== this.modelName) throw this.unknownModel(id, null);
         return sendJson(res, 200, this.modelObject());
       }
@@ -223,7 +227,7 @@ export class FocusServer extends EventEmitter {
       }
       if (route.startsWith('/v1/documents/')) {
         allow(['GET', 'DELETE']);
-        const id = decodeURIComponent(route.slice('/v1/documents/'.length));
+        const id = decodePart(route.slice('/v1/documents/'.length));
         if (method === 'DELETE') {
           if (!this.documents.delete(id)) throw new ApiError(404, `no document with id '${id}'`, 'invalid_request_error', null, 'document_not_found');
           return sendJson(res, 200, { id, object: 'document.deleted', deleted: true });
@@ -232,7 +236,7 @@ export class FocusServer extends EventEmitter {
         if (!info) throw new ApiError(404, `no document with id '${id}'`, 'invalid_request_error', null, 'document_not_found');
         return sendJson(res, 200, info);
       }
-      throw new ApiError(404, `Unknown request URL: ${method} ${url.pathname}.`, 'invalid_request_error', null, 'unknown_url');
+      throw new ApiError(404, `Unknown request URL: ${method} ${url.pathname.slice(0, 200)}.`, 'invalid_request_error', null, 'unknown_url');
     } catch (e) {
       const err = toApiError(e);
       // A 413 leaves the rest of the body unread: close the connection after the answer.
@@ -419,6 +423,15 @@ export class FocusServer extends EventEmitter {
       this.counts[record.status]++;
       this.emit('request', record);
     }
+  }
+}
+
+/** A path segment, decoded; a malformed escape is the request's fault. */
+function decodePart(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new ApiError(400, `malformed URL escape in '${s.slice(0, 100)}'`, 'invalid_request_error', null, 'invalid_url');
   }
 }
 
