@@ -461,6 +461,8 @@ export async function ingestDocument(
       slot: i,
     }));
     await runCancellable(opts.signal, (control) => withProgress(control, lengths.length, opts.onProgress, () => model.run(batch, control)));
+    // aborted as the run ended (by its last progress report, say): still aborted
+    opts.signal?.throwIfAborted();
   } catch (e) {
     pool.dispose();
     throw e;
