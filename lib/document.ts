@@ -641,6 +641,13 @@ export async function loadDocument(model: Model, file: string, opts: LoadDocumen
           `model hash ${h.model.hash.slice(0, 12)} in the file, ${mine.hash.slice(0, 12)} for ${model.dir})`,
       );
     }
+    // (after the model check: another model's shapes would fail this first)
+    const es = h.dtype === 'f32' ? 4 : 2;
+    const cfg = model.config;
+    h.chunks.forEach((ch, i) => {
+      const want = 2 * cfg.numLayers * ch.tokens * cfg.numKvHeads * cfg.headDim * es;
+      if (ch.bytes !== want) throw bad(`header field chunks[${i}].bytes is ${ch.bytes}, its ${ch.tokens} tokens take ${want}`);
+    });
     if (opts.focus !== undefined) {
       const probe = model.createSession({ ...opts.focus, maxSteps: 0 });
       const want = { ...probe.params, bosId: probe.bosId, dtype: probe.resolvedCacheType() };
@@ -727,11 +734,7 @@ function checkHeader(o: Record<string, unknown>, bad: (w: string) => Error, cfg:
       throw bad(`header field chunks[${i}] is malformed`);
     if (c.tokens !== Math.min(C, ids.length - i * C)) throw bad(`header field chunks[${i}].tokens does not match the ids`);
   });
-  const es = o.dtype === 'f32' ? 4 : 2;
-  chunks.forEach((ch, i) => {
-    const want = 2 * cfg.numLayers * ch.tokens * cfg.numKvHeads * cfg.headDim * es;
-    if (ch.bytes !== want) throw bad(`header field chunks[${i}].bytes is ${ch.bytes}, its ${ch.tokens} tokens take ${want}`);
-  });
+
   const chat = o.chat === false || o.chat === true ? o.chat : (o.chat as { system?: string } | null);
   if (chat === null || (typeof chat === 'object' && chat.system !== undefined && typeof chat.system !== 'string'))
     throw bad('header field chat is malformed');
