@@ -1,18 +1,15 @@
 // Kept documents for POST /v1/documents: a document is uploaded once, gets an
 // id, and completion requests name it with document_id to ask about it.
-//
-// PLAIN PATH (until the library's model.ingestDocument lands, lib/document.ts,
-// issue 10 item 1): the store keeps the document's text and token count, and
-// every question runs model.generate({ context: text, prompt }) -- exactly the
-// library's answer, but each question ingests the whole document again. The
-// KeptDocument interface below is the seam: an ingestDocument-backed document
-// answers the same requests through doc.generate (reusing the chunk caches)
-// without the server changing.
+// Each is model.ingestDocument's (lib/document.ts): its chunks run once, in
+// the server's queue like any request, and every question reuses their
+// caches through doc.generate, with exactly model.generate({ context: text,
+// prompt })'s answer.
 import { randomBytes } from 'node:crypto';
 
+import type { Document } from '../document';
 import type { GenerateRequest } from '../generate';
 import type { Model } from '../model';
-import type { SessionOptions } from '../session';
+import type { IngestProgress, SessionOptions } from '../session';
 import { ApiError } from './errors';
 import type { JobQueue } from './queue';
 
@@ -36,7 +33,13 @@ export interface DocumentObject {
   bytes: number;
   /** tokens of the document (once tokenized) */
   tokens: number | null;
-  /** ingest progress: FocusLLM chunks done / all (0 / 0 on the plain path, which computes nothing ahead) */
+  /**
+   * Ingested for chat questions (the text rendered as the start of a user
+   * message with the chat template) or for plain completions; questions of
+   * the other kind are answered as exactly, reusing less.
+   */
+  chat: boolean;
+  /** ingest progress: FocusLLM chunks done / all */
   chunks_done: number;
   chunks_total: number;
   /** why the ingest failed */
@@ -60,13 +63,17 @@ export interface DocumentStoreOptions {
   focus: Omit<SessionOptions, 'maxSteps'>;
 }
 
-/** The plain path's document: the text, answered by model.generate with it as the context. */
-function plainDocument(model: Model, text: string, focus: Omit<SessionOptions, 'maxSteps'>): KeptDocument {
-  const tokens = model.tokenizer!.encode(text).length;
+/** A library document as the server's: its questions take the server's step mode, and say whether they are chat. */
+function keptDocument(doc: Document, stepMode: SessionOptions['stepMode']): KeptDocument {
   return {
-    tokens,
-    generate: (req) => model.generate({ ...req, focus: req.focus ?? focus, context: text }),
-    dispose: () => undefined,
+    tokens: doc.length,
+    // chat: a completion request's question is plain even on a document ingested for chat.
+    generate: ({ focus: _focus, context: _context, ids: _ids, ...req }) => {
+      // Deleted between the request's check and its turn on the model.
+      if (doc.disposed) throw new ApiError(404, 'the document was deleted', 'invalid_request_error', 'document_id', 'document_not_found');
+      return doc.generate({ ...req, chat: req.chat ?? false, stepMode });
+    },
+    dispose: () => doc.dispose(),
   };
 }
 
@@ -79,8 +86,12 @@ export class DocumentStore {
     readonly opts: DocumentStoreOptions,
   ) {}
 
-  /** Starts keeping `text`: its ingest waits its turn on the queue. */
-  add(text: string): DocumentObject {
+  /**
+   * Starts keeping `text`, for chat questions (with the system message their
+   * requests will start with) or for plain completions: its ingest waits its
+   * turn on the queue.
+   */
+  add(text: string, chat: boolean | { system?: string }): DocumentObject {
     if (!this.model.tokenizer) throw new ApiError(400, 'this model has no tokenizer.json: documents need one', 'invalid_request_error', null, 'no_tokenizer');
     const bytes = Buffer.byteLength(text);
     if (bytes > this.opts.maxDocumentBytes)
@@ -95,6 +106,7 @@ export class DocumentStore {
       status: 'queued',
       bytes,
       tokens: null,
+      chat: chat !== false,
       chunks_done: 0,
       chunks_total: 0,
       error: null,
@@ -104,10 +116,20 @@ export class DocumentStore {
     entry.done = this.queue
       .run(async () => {
         info.status = 'ingesting';
-        const doc = plainDocument(this.model, text, this.opts.focus);
-        abort.signal.throwIfAborted();
-        entry.doc = doc;
-        info.tokens = doc.tokens;
+        const { stepMode, ...focus } = this.opts.focus;
+        const onProgress = (p: IngestProgress) => {
+          info.chunks_done = p.chunksDone;
+          info.chunks_total = p.chunksTotal;
+        };
+        const doc = await this.model.ingestDocument(text, { focus, chat, signal: abort.signal, onProgress });
+        if (abort.signal.aborted) {
+          doc.dispose(); // deleted as its ingest ended
+          abort.signal.throwIfAborted();
+        }
+        entry.doc = keptDocument(doc, stepMode);
+        info.tokens = doc.length;
+        info.chunks_total = doc.chunks;
+        info.chunks_done = doc.chunks;
         info.status = 'ready';
       }, abort.signal)
       .catch((e: unknown) => {
@@ -142,8 +164,8 @@ export class DocumentStore {
     if (!e) return false;
     this.entries.delete(id);
     e.abort.abort();
-    // Questions already running on it keep their own references; the plain
-    // path's document holds no native memory, an ingested one frees at dispose.
+    // Questions already running on it finish: a document frees its caches once
+    // the question ingests in flight are done (Document.dispose).
     e.doc?.dispose();
     return true;
   }

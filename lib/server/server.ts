@@ -222,8 +222,8 @@ export class FocusServer extends EventEmitter {
       if (route === '/v1/documents') {
         allow(['GET', 'POST']);
         if (method === 'GET') return sendJson(res, 200, { object: 'list', data: this.documents.list() });
-        const text = await this.readDocument(req);
-        return sendJson(res, 202, this.documents.add(text));
+        const { text, chat } = await this.readDocument(req);
+        return sendJson(res, 202, this.documents.add(text, chat));
       }
       if (route.startsWith('/v1/documents/')) {
         allow(['GET', 'DELETE']);
@@ -298,16 +298,29 @@ export class FocusServer extends EventEmitter {
     }
   }
 
-  /** A document upload: JSON {"text": "..."} or the text itself (Content-Type text/plain). */
-  private async readDocument(req: IncomingMessage): Promise<string> {
-    // The body may hold the document plus JSON escaping (up to 6 bytes per byte for \u00XX).
+  /**
+   * A document upload: JSON {"text": "...", "chat"?: boolean, "system"?: "..."}
+   * or the text itself (Content-Type text/plain). chat (default: when the
+   * model has a chat template) ingests it for chat questions, with the system
+   * message those will start with; false for /v1/completions questions.
+   */
+  private async readDocument(req: IncomingMessage): Promise<{ text: string; chat: boolean | { system?: string } }> {
+    // The body may hold the document plus JSON escaping.
     const limit = Math.max(this.opts.maxBodyBytes, this.opts.maxDocumentBytes * 2 + 1024);
-    if (/^text\/plain\b/i.test(req.headers['content-type'] ?? '')) return (await this.readBody(req, limit)).toString('utf8');
+    const dflt = this.model.tokenizer!.hasChatTemplate;
+    if (/^text\/plain\b/i.test(req.headers['content-type'] ?? '')) {
+      const text = (await this.readBody(req, limit)).toString('utf8');
+      if (text.length === 0) throw badParam('text', 'the document is empty');
+      return { text, chat: dflt };
+    }
     const body = await this.readJson(req, limit);
-    const text = (body as { text?: unknown } | null)?.text;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiError(400, 'the request body must be a JSON object {"text": "..."}');
+    const { text, chat = dflt, system } = body as { text?: unknown; chat?: unknown; system?: unknown };
     if (typeof text !== 'string' || text.length === 0) throw badParam('text', 'text must be a non-empty string (the document)');
-    return text;
+    if (typeof chat !== 'boolean') throw badParam('chat', 'chat must be a boolean');
+    if (chat && !this.model.tokenizer!.hasChatTemplate) throw badParam('chat', 'this model has no chat template: upload with chat: false');
+    if (system !== undefined && (typeof system !== 'string' || !chat)) throw badParam('system', 'system must be a string, with chat: true');
+    return { text, chat: chat ? (system ? { system } : true) : false };
   }
 
   // ---- completions -------------------------------------------------------------
