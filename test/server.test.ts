@@ -275,6 +275,14 @@ t.test('a document ingested for completions answers them as the library does', a
     t.equal(r.choices[0].text, await libraryText({ context: documentText, prompt, temperature: 0, maxNewTokens: 6 }), prompt);
   }
   await client.delete(`/documents/${doc.id}`);
+  // A text/plain body is the document itself (for chat questions here: the model has a template).
+  const ingested = new Promise<[{ id: string; status: string; chat: boolean }, number]>((r) => server.once('document', (d, ms) => r([d, ms])));
+  const plain = await fetch(`${baseURL}/documents`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'A short note.' });
+  t.equal(plain.status, 202);
+  const id = ((await plain.json()) as { id: string }).id;
+  const [event] = await ingested;
+  t.same([event.id, event.status, event.chat], [id, 'ready', true], "the 'document' event");
+  await client.delete(`/documents/${id}`);
 });
 
 t.test('aborting a streamed request cancels its generation on the server', async (t) => {

@@ -2,7 +2,7 @@
 import { parseFlags, usage, UsageError, type FlagSpec } from './args';
 import type { Command } from './command';
 import { FOCUS_FLAGS, focusFromFlags, MODEL_FLAGS, modelFromFlags } from './common';
-import { createServer, type RequestRecord } from '../server/index';
+import { createServer, type DocumentObject, type RequestRecord } from '../server/index';
 
 const SPEC: Record<string, FlagSpec> = {
   ...MODEL_FLAGS,
@@ -64,6 +64,11 @@ export async function runServe(argv: string[], hooks: ServeHooks = {}): Promise<
     server.on('request', (r: RequestRecord) =>
       process.stderr.write(
         `${new Date().toISOString()} ${r.endpoint === 'chat' ? 'chat' : 'completion'} ${r.status} ${r.promptTokens}+${r.completionTokens} tokens ${(r.ms / 1000).toFixed(2)} s${r.error ? `: ${r.error}` : ''}\n`,
+      ),
+    );
+    server.on('document', (d: DocumentObject, ms: number) =>
+      process.stderr.write(
+        `${new Date().toISOString()} document ${d.id} ${d.status} ${d.tokens ?? 0} tokens, ${d.chunks_total} chunks ${(ms / 1000).toFixed(2)} s${d.error ? `: ${d.error}` : ''}\n`,
       ),
     );
     hooks.onListening?.(url);

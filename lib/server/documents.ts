@@ -61,6 +61,8 @@ export interface DocumentStoreOptions {
   /** largest document, in UTF-8 bytes */
   maxDocumentBytes: number;
   focus: Omit<SessionOptions, 'maxSteps'>;
+  /** called when a document's ingest ends, ready or failed */
+  onIngested?: (info: DocumentObject, ms: number) => void;
 }
 
 /** A library document as the server's: its questions take the server's step mode, and say whether they are chat. */
@@ -112,6 +114,7 @@ export class DocumentStore {
       error: null,
     };
     const abort = new AbortController();
+    const t0 = performance.now();
     const entry: Entry = { info, text, doc: null, abort, done: Promise.resolve() };
     entry.done = this.queue
       .run(async () => {
@@ -135,7 +138,8 @@ export class DocumentStore {
       .catch((e: unknown) => {
         info.status = 'failed';
         info.error = e instanceof Error ? e.message : String(e);
-      });
+      })
+      .then(() => this.opts.onIngested?.({ ...info }, performance.now() - t0));
     this.entries.set(id, entry);
     return { ...info };
   }

@@ -138,6 +138,7 @@ export class FocusServer extends EventEmitter {
       maxDocuments: this.opts.maxDocuments,
       maxDocumentBytes: this.opts.maxDocumentBytes,
       focus: this.focus,
+      onIngested: (info, ms) => this.emit('document', info, ms),
     });
     this.http = http.createServer((req, res) => {
       this.handle(req, res).catch((e: unknown) => {
@@ -454,7 +455,11 @@ function isInputError(e: unknown): boolean {
   return /must be|is not a token id|is empty|nothing to generate|too long|exceeds|chat template/i.test(m);
 }
 
-/** An OpenAI-compatible HTTP server over `model` (call listen() on it; close() stops it). */
+/**
+ * An OpenAI-compatible HTTP server over `model` (call listen() on it; close()
+ * stops it). Events: 'request' (RequestRecord) when a completion ends,
+ * 'document' (DocumentObject, ms) when a document's ingest ends.
+ */
 export function createServer(model: Model, options: ServerOptions = {}): FocusServer {
   return new FocusServer(model, options);
 }
