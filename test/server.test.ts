@@ -459,6 +459,27 @@ t.test('with an API key every request needs it: 401 otherwise', async (t) => {
   t.equal(r.choices[0].message.content, await libraryText({ prompt: 'hi', chat: true, temperature: 0, maxNewTokens: 4 }));
 });
 
+t.test('a model without a chat template (the shipped focus-tiny): chat messages are a plain prompt', async (t) => {
+  const tiny = await loadModel(undefined, { backend: 'cpu', threads: 1 });
+  t.teardown(() => tiny.dispose());
+  t.equal(tiny.tokenizer!.hasChatTemplate, false);
+  const srv = createServer(tiny);
+  const addr = await srv.listen(0);
+  t.teardown(() => srv.close());
+  const c = new OpenAI({ baseURL: `http://127.0.0.1:${addr.port}/v1`, apiKey: 'unused', maxRetries: 0 });
+  const r = await c.chat.completions.create({
+    model: 'focus-tiny',
+    messages: [{ role: 'system', content: 'The president said' }, { role: 'user', content: 'that the union' }],
+    temperature: 0,
+    max_tokens: 8,
+  });
+  let want = '';
+  for await (const p of tiny.generate({ prompt: 'The president said\n\nthat the union', temperature: 0, maxNewTokens: 8 })) want += p;
+  t.ok(want.length > 0);
+  t.equal(r.choices[0].message.content, want, "the messages' texts joined by blank lines");
+  await fails(t, c.post('/documents', { body: { text: 'x', chat: true } }), { status: 400, error: { param: 'chat' } });
+});
+
 t.test('focusllm serve: listens, answers, stops on its signal; usage errors', async (t) => {
   // No assertion while the command runs: captureStdout holds stdout, where tap writes them.
   const ac = new AbortController();
