@@ -52,7 +52,7 @@ export interface ServerOptions {
   maxQueue?: number;
   /** the largest max_tokens a request may ask (default 4096; sessions size their caches for it) */
   maxTokensLimit?: number;
-  /** max_tokens when a request gives none (default 256) */
+  /** max_tokens when a request gives none (default 256, or maxTokensLimit when lower) */
   defaultMaxTokens?: number;
   /** FocusLLM options of every generation (chunking parameters, cache type, step mode) */
   focus?: Omit<SessionOptions, 'maxSteps'>;
@@ -123,8 +123,10 @@ export class FocusServer extends EventEmitter {
       maxDocuments: positiveInt(options.maxDocuments, 'maxDocuments', DEFAULTS.maxDocuments, 0),
       maxQueue: positiveInt(options.maxQueue, 'maxQueue', DEFAULTS.maxQueue, 0),
       maxTokensLimit: positiveInt(options.maxTokensLimit, 'maxTokensLimit', DEFAULTS.maxTokensLimit),
-      defaultMaxTokens: positiveInt(options.defaultMaxTokens, 'defaultMaxTokens', DEFAULTS.defaultMaxTokens),
+      defaultMaxTokens: 0,
     };
+    // Unless given, the default follows a lower limit down.
+    this.opts.defaultMaxTokens = positiveInt(options.defaultMaxTokens, 'defaultMaxTokens', Math.min(DEFAULTS.defaultMaxTokens, this.opts.maxTokensLimit));
     if (this.opts.defaultMaxTokens > this.opts.maxTokensLimit)
       throw new Error(`option defaultMaxTokens (${this.opts.defaultMaxTokens}) is above maxTokensLimit (${this.opts.maxTokensLimit})`);
     if (options.apiKey !== undefined && (typeof options.apiKey !== 'string' || options.apiKey.length === 0))
