@@ -83,7 +83,7 @@ async function main(argv: string[]): Promise<number> {
     emit({
       bench: 'documents_run',
       date: new Date().toISOString(),
-      command: `npx tsx bench/documents.ts ${argv.map((a) => (a.includes('/') ? 'DIR' : a)).join(' ')}`.trim(),
+      command: `npx tsx bench/documents.ts ${argv.map((a, i) => (a.includes('/') ? (argv[i - 1] === '--out' ? 'FILE' : 'DIR') : a)).join(' ')}`.trim(),
       model: `${modelName}, ${model.backend}`,
       threads,
       length,
