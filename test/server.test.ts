@@ -346,6 +346,33 @@ t.test('requests wait their turn first come first served; one aborted while wait
   t.ok(mine[order.indexOf('A')].completionTokens < 4000, 'A stopped early');
 });
 
+t.test('a document uploaded while the model is busy waits its turn; a question about it waits for its ingest; deleting a waiting one drops it', async (t) => {
+  const long = new AbortController();
+  const a = client.completions.create({ model: MODEL, prompt: 'A', temperature: 1, seed: 1, max_tokens: 4000 }, { signal: long.signal }).catch((e: Error) => e);
+  for (let i = 0; i < 500 && server.stats.active === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  const doc = await client.post<{ id: string; status: string }>('/documents', { body: { text: documentText, chat: false } });
+  t.equal(doc.status, 'queued', 'queued behind the running request');
+  t.equal((await client.get<{ status: string }>(`/documents/${doc.id}`)).status, 'queued');
+  const dropped = await client.post<{ id: string }>('/documents', { body: { text: 'never ingested', chat: false } });
+  const droppedEvent = new Promise<{ id: string; status: string }>((resolve) => {
+    const on = (d: { id: string; status: string }) => {
+      if (d.id !== dropped.id) return;
+      server.off('document', on);
+      resolve(d);
+    };
+    server.on('document', on);
+  });
+  const question = client.completions.create({ model: MODEL, prompt: 'Which key?', temperature: 0, max_tokens: 4, ...docField(doc.id) });
+  await client.delete(`/documents/${dropped.id}`);
+  t.equal((await droppedEvent).status, 'failed', 'the deleted document never ingests');
+  long.abort();
+  t.type(await a, Error);
+  const answer = await question;
+  t.equal(answer.choices[0].text, await libraryText({ context: documentText, prompt: 'Which key?', temperature: 0, maxNewTokens: 4 }), 'answered once ingested');
+  t.equal((await client.get<{ status: string }>(`/documents/${doc.id}`)).status, 'ready');
+  await client.delete(`/documents/${doc.id}`);
+});
+
 t.test('invalid requests: the status and the API error shape', async (t) => {
   const bad = async (body: Record<string, unknown>, status: number, param: string | null, endpoint = 'chat/completions') => {
     const r = await fetch(`${baseURL}/${endpoint}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
