@@ -64,7 +64,7 @@ const UNSUPPORTED: [string, (v: unknown) => boolean][] = [
   ['logprobs', (v) => v === false || v === 0],
   ['top_logprobs', (v) => v === 0],
   ['echo', (v) => v === false],
-  ['suffix', (v) => v === '' ],
+  ['suffix', (v) => v === ''],
   ['frequency_penalty', (v) => v === 0],
   ['presence_penalty', (v) => v === 0],
   ['logit_bias', (v) => isObject(v) && Object.keys(v).length === 0],
