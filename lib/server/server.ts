@@ -73,7 +73,7 @@ export interface RequestRecord {
 }
 
 export interface ServerStats {
-  /** completion requests running / waiting on the model */
+  /** jobs (completion requests and document ingests) running / waiting on the model */
   active: number;
   queued: number;
   completed: number;
@@ -133,6 +133,8 @@ export class FocusServer extends EventEmitter {
       throw new Error('option apiKey must be a non-empty string');
     // Compared as hashes with timingSafeEqual: equal lengths, constant time.
     this.keyHash = options.apiKey !== undefined ? sha256(options.apiKey) : null;
+    if (options.modelName !== undefined && (typeof options.modelName !== 'string' || options.modelName.length === 0))
+      throw new Error('option modelName must be a non-empty string');
     this.modelName = options.modelName ?? path.basename(model.dir);
     this.focus = options.focus ?? {};
     this.queue = new JobQueue(1, this.opts.maxQueue);
