@@ -17,6 +17,12 @@ export interface MemoryEstimate {
   /** total with chunk caches kept / with keepChunkCaches: false */
   totalKeep: number;
   totalScoring: number;
+  /**
+   * model.ingestDocument() of `context` tokens: the caches the document keeps
+   * (every chunkSize block of its tokens, no prompt), held while it lives;
+   * each question then needs about the figures above on top.
+   */
+  document: { chunks: number; chunkCaches: number };
 }
 
 const BYTES: Record<NativeDtype, number> = { f32: 4, f16: 2, bf16: 2 };
@@ -40,6 +46,8 @@ export function estimateMemory(
   const L = opts.context;
   const p = opts.params;
   const k = chunkCount(L, p);
+  const docChunks = Math.ceil(L / p.chunkSize);
+  const document = { chunks: docChunks, chunkCaches: 2 * c.numLayers * docChunks * Math.min(p.chunkSize, L) * kvd * BYTES[opts.cacheType] };
   // Per row of the runner's workspace: x, h, q, k, v, att, gate, up, scratch K and V, rotary table.
   const perRow = (2 * c.hiddenSize + 2 * qd + 4 * kvd + 2 * c.intermediateSize) * act + c.headDim * 4 + 200;
   const logits = 256 * (c.vocabSize * 4 + c.hiddenSize * act);
@@ -56,6 +64,7 @@ export function estimateMemory(
       activations,
       totalKeep: localCache + activations,
       totalScoring: localCache + activations,
+      document,
     };
   }
   const M = L - p.localWindow;
@@ -79,6 +88,7 @@ export function estimateMemory(
     activations: rowsKeep * perRow + logits + prefix,
     totalKeep: chunkCaches + candidates + localCache + rowsKeep * perRow + logits + prefix,
     totalScoring: candidates + rowsScoring * perRow + logits + prefix,
+    document,
   };
 }
 

@@ -238,6 +238,16 @@ t.test('focusllm info --context sizes memory, as text and JSON', async (t) => {
   t.match(text.stdout, new RegExp(`^context\\s+1000 tokens: ${out.memory.chunks} chunks$`, 'm'));
   t.match(text.stdout, /^chunk caches\s+\S+ \S+ \(f32; needed to generate more than one token\)$/m);
   t.match(text.stdout, /^tokenizer\s+vocab 32000, BOS 1$/m);
+  t.match(text.stdout, /^kept document \(ingestDocument\)\s+\S+ \S+ in \d+ chunk caches \(f32\)/m);
+  // the figure is what a kept document of that length holds
+  const m = await loadModel(dir, { threads: 1 });
+  try {
+    const doc = await m.ingestDocument(Array.from({ length: 1000 }, (_, i) => 1 + (i % 200)), { focus: { ...focus, cacheType: 'f32' } });
+    t.same(out.memory.document, { chunks: doc.chunks, chunkCaches: doc.memory().chunkCaches }, 'a document of 1000 tokens');
+    doc.dispose();
+  } finally {
+    m.dispose();
+  }
   const nat = await captureStdout(() => main(['info', '--model', dir, '--context', '100']));
   t.equal(nat.code, 0, nat.stderr);
   t.match(nat.stdout, /^context\s+100 tokens: native \(below minChunkedLength\)$/m);

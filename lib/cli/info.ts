@@ -102,6 +102,10 @@ export const command: Command = {
         rows.push(['weights on backend', m.weightsOnBackend ? formatBytes(m.weightsOnBackend) : `memory-mapped (${formatBytes(i.fileBytes)} of files)`]);
         rows.push(['total, generating', formatBytes(m.totalKeep)]);
         rows.push(['total, scoring only (keepChunkCaches: false)', formatBytes(m.totalScoring)]);
+        rows.push([
+          'kept document (ingestDocument)',
+          `${formatBytes(m.document.chunkCaches)} in ${m.document.chunks} chunk caches (${m.cacheType}), held while it lives; about the same on disk (doc.save)`,
+        ]);
       }
       process.stdout.write(table(['', ''], rows).split('\n').slice(2).join('\n') + '\n');
       return 0;
