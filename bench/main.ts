@@ -91,8 +91,8 @@ async function main(argv: string[]): Promise<number> {
     runBenchProgram(rep, buildDir, 'cpu_matmul', smoke ? ['--threads', '1', '--m', '1'] : quick ? ['--quick'] : []);
     rep.table('CPU roofline (measured in this run)', 'cpu_fma_peak', [['isa', 'isa'], ['threads', 'threads'], ['gflops', 'FMA peak GFLOP/s']]);
     rep.table('', 'cpu_read_bw', [['threads', 'threads'], ['gbps', 'read bandwidth GB/s']]);
-    rep.table('CPU matmul (m = 1: decode GEMV, bandwidth-bound; m = 512: prefill GEMM, compute-bound)', 'cpu_matmul', [
-      ['isa', 'isa'], ['threads', 'threads'], ['dtype', 'dtype'], ['what', 'shape'], ['m', 'm'], ['n', 'n'], ['k', 'k'],
+    rep.table('CPU matmul (m = 1: decode GEMV, bandwidth-bound, weights from cache and from DRAM; m = 512: prefill GEMM, compute-bound)', 'cpu_matmul', [
+      ['isa', 'isa'], ['threads', 'threads'], ['dtype', 'dtype'], ['what', 'shape'], ['m', 'm'], ['n', 'n'], ['k', 'k'], ['weights', 'weights from'],
       ['median_ms', 'ms'], ['gflops', 'GFLOP/s'], ['frac_peak', 'of FMA peak'], ['weight_gbps', 'weights GB/s'],
       ['frac_bw', 'of read bw'],
     ]);

@@ -2,7 +2,8 @@
 // of 64, intermediate 2816, vocabulary 32000), F16/BF16/F32 weights, m = 1
 // (decode) and 512 (prefill), 1 and all threads; against two rooflines
 // measured in the same run: the FMA peak (register-only FMA loop on every
-// thread) and the read bandwidth (a streaming sum over 256 MiB).
+// thread) and the read bandwidth (a streaming sum over the DRAM-sized buffer
+// below).
 //
 //   bench_cpu_matmul [--threads 1,2] [--isa best|all|generic|avx2|avx512] [--m 1,512] [--peak-only 1]
 //
@@ -10,16 +11,24 @@
 //   {"bench":"cpu_fma_peak","isa":..,"threads":..,"gflops":..}
 //   {"bench":"cpu_read_bw","threads":..,"gbps":..}            (best of the runs)
 //   {"bench":"cpu_matmul","isa":..,"threads":..,"m":..,"n":..,"k":..,"dtype":..,
-//    "median_ms":..,"gflops":..,"best_gflops":..,"frac_peak":..,"weight_gbps":..,"frac_bw":..}
+//    "weights":"cache"|"dram","median_ms":..,"gflops":..,"best_gflops":..,"frac_peak":..,
+//    "weight_gbps":..,"frac_bw":..}
 // gflops, frac_peak and weight_gbps come from the median time; the peak is the
 // best of 20 short runs (interference only lowers it).
-// Decode weights rotate through copies totalling > 128 MiB, so they come from
-// memory as in a real decode step (a 2 MiB matrix would otherwise sit in L3).
+// m = 1 is timed twice: "cache", the same matrix every run (a 2 MiB matrix then
+// sits in L2/L3: what a microbenchmark usually reports), and "dram", a run
+// through copies of it laid end to end over more bytes than the last-level
+// cache (max(256 MiB, 2 x LLC), at most a quarter of RAM), so that every run
+// reads its weights from memory as a real decode step does. m = 512 reuses
+// each weight element 512 times and is timed on one copy ("cache").
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "common/bench_util.h"
 #include "common/testing.h"
@@ -40,8 +49,21 @@ Timing time_runs(F f) {
   return ftest::bench::time_runs(f, 2, 51);
 }
 
-double read_gbps(cpu::ThreadPool& pool) {
-  const size_t n = size_t(64) << 20;  // floats: 256 MiB
+// Bytes that cannot stay in any cache: twice the last-level cache, at least
+// 256 MiB, at most a quarter of physical memory.
+size_t dram_bytes() {
+  size_t b = size_t(256) << 20;
+#ifdef _SC_LEVEL3_CACHE_SIZE
+  const long llc = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  if (llc > 0) b = std::max(b, 2 * size_t(llc));
+#endif
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0) b = std::min(b, size_t(pages) * size_t(page) / 4);
+  return b;
+}
+
+double read_gbps(cpu::ThreadPool& pool, size_t bytes) {
+  const size_t n = bytes / 4 / 1024 * 1024;  // floats, a multiple of the 64-float blocks
   std::vector<float> buf(n, 1.0f);
   std::atomic<double> sink{0};
   const double s = time_runs([&] {
@@ -99,12 +121,14 @@ int main(int argc, char** argv) {
   const DType dtypes[] = {DType::F16, DType::BF16, DType::F32};
   const std::string mach = machine();
   ftest::Rng rng(1);
+  const size_t stream = dram_bytes();
+  std::vector<char> arena;  // copies of one weight matrix end to end, for the "dram" runs (filled on first use)
 
   for (int nt : threads) {
     cpu::ThreadPool pool(nt);
-    const double bw = read_gbps(pool);
-    std::printf("{\"bench\":\"cpu_read_bw\",\"machine\":\"%s\",\"threads\":%d,\"gbps\":%.2f}\n", mach.c_str(), nt,
-                bw);
+    const double bw = read_gbps(pool, stream);
+    std::printf("{\"bench\":\"cpu_read_bw\",\"machine\":\"%s\",\"threads\":%d,\"bytes\":%zu,\"gbps\":%.2f}\n",
+                mach.c_str(), nt, stream, bw);
     for (cpu::Isa isa : isas) {
       cpu::set_isa(isa);
       const double peak = ftest::bench::fma_peak_gflops(pool, 20);
@@ -115,34 +139,37 @@ int main(int argc, char** argv) {
       for (DType t : dtypes)
         for (const Shape& sh : shapes) {
           const size_t bytes = size_t(sh.n) * sh.k * dtype_size(t);
-          // Copies of the weight: enough to stream from memory for decode.
-          const int copies = int(std::max<size_t>(1, (size_t(128) << 20) / bytes + 1));
-          std::vector<std::vector<char>> w_bytes(static_cast<size_t>(copies), std::vector<char>(bytes));
-          for (auto& wb : w_bytes)
-            for (size_t i = 0; i < size_t(sh.n) * sh.k; ++i) store_from_f32(wb.data(), t, i, rng.uniform());
-          for (int m : ms) {
-            std::vector<float> x(size_t(m) * sh.k), out(size_t(m) * sh.n);
-            for (float& v : x) v = rng.uniform();
-            int next = 0;
-            const Timing tm = time_runs([&] {
-              Weight w;
-              w.data = w_bytes[size_t(m == 1 ? next++ % copies : 0)].data();
-              w.dtype = t;
-              w.rows = sh.n;
-              w.cols = sh.k;
-              w.name = sh.what;
-              cpu::matmul(pool, out.data(), x.data(), m, w, nullptr, false);
-            });
-            const double s = tm.median, flop = 2.0 * m * sh.n * sh.k;
-            const double gflops = flop / s * 1e-9, best = flop / tm.best * 1e-9, gbps = double(bytes) / s * 1e-9;
-            std::printf(
-                "{\"bench\":\"cpu_matmul\",\"machine\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"m\":%d,\"n\":%d,\"k\":%d,\"dtype\":\"%s\","
-                "\"what\":\"%s\",\"median_ms\":%.4f,\"gflops\":%.2f,\"best_gflops\":%.2f,\"frac_peak\":%.3f,"
-                "\"weight_gbps\":%.2f,\"frac_bw\":%.3f}\n",
-                mach.c_str(), cpu::isa_name(isa), nt, m, sh.n, sh.k, dtype_name(t), sh.what, s * 1e3, gflops, best, gflops / peak,
-                gbps, gbps / bw);
-            std::fflush(stdout);
-          }
+          const size_t pitch = (bytes + 4095) / 4096 * 4096;  // copies start on page boundaries
+          const int copies = int(std::max<size_t>(2, stream / pitch));
+          if (arena.size() < copies * pitch) arena.resize(copies * pitch);
+          for (size_t i = 0; i < size_t(sh.n) * sh.k; ++i) store_from_f32(arena.data(), t, i, rng.uniform());
+          for (int c = 1; c < copies; ++c) std::memcpy(arena.data() + c * pitch, arena.data(), bytes);
+          for (int m : ms)
+            for (const char* from : {"cache", "dram"}) {
+              const bool dram = from[0] == 'd';
+              if (dram && m > 8) continue;  // the GEMM reuses each element m times: memory does not bound it
+              std::vector<float> x(size_t(m) * sh.k), out(size_t(m) * sh.n);
+              for (float& v : x) v = rng.uniform();
+              int next = 0;
+              const Timing tm = time_runs([&] {
+                Weight w;
+                w.data = arena.data() + (dram ? size_t(next++ % copies) * pitch : 0);
+                w.dtype = t;
+                w.rows = sh.n;
+                w.cols = sh.k;
+                w.name = sh.what;
+                cpu::matmul(pool, out.data(), x.data(), m, w, nullptr, false);
+              });
+              const double s = tm.median, flop = 2.0 * m * sh.n * sh.k;
+              const double gflops = flop / s * 1e-9, best = flop / tm.best * 1e-9, gbps = double(bytes) / s * 1e-9;
+              std::printf(
+                  "{\"bench\":\"cpu_matmul\",\"machine\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"m\":%d,\"n\":%d,\"k\":%d,\"dtype\":\"%s\","
+                  "\"what\":\"%s\",\"weights\":\"%s\",\"median_ms\":%.4f,\"gflops\":%.2f,\"best_gflops\":%.2f,\"frac_peak\":%.3f,"
+                  "\"weight_gbps\":%.2f,\"frac_bw\":%.3f}\n",
+                  mach.c_str(), cpu::isa_name(isa), nt, m, sh.n, sh.k, dtype_name(t), sh.what, from, s * 1e3, gflops, best,
+                  gflops / peak, gbps, gbps / bw);
+              std::fflush(stdout);
+            }
         }
     }
   }
