@@ -4,14 +4,25 @@
 // (node-llama-cpp) in the same run, at 1 and 2 threads. With the peer, the
 // records also carry how far our logits are from llama.cpp's on the same
 // weights (exact peer settings: F32 KV cache, no flash attention).
+//
+// Decode is memory-bound: each record also gives the step as a fraction of
+// its floor, (weight bytes + KV bytes read per token) / read bandwidth, the
+// bandwidth measured in the same run by bench_cpu_matmul over more bytes than
+// the last-level cache. An engine_profile record splits the step of `step`
+// (logits to JS) and of `stepToken` (greedy sampling in native code) into
+// matmul, lm_head, attention and the rest (from bench_cpu_e2e --profile: the
+// same model and KV dtype in a C++ loop, each op timed) and the JS side (the
+// session's step minus the C++ loop's step: the N-API crossing, the logits
+// copy and the session's bookkeeping).
 import fs from 'node:fs';
 import path from 'node:path';
 
 import { loadModel } from '../lib/model';
-import { argmax } from '../lib/sampling';
+import { argmax, makeNativeSampler } from '../lib/sampling';
+import { buildBenchTargets, runBenchProgram } from './kernels';
 import { compareLogits, findPeer, runPeer, runPeerLogits, toGguf, type LogitsComparison } from './peer';
 import { writeRandomModel } from './random-model';
-import { median, type Reporter } from './report';
+import { median, type BenchRecord, type Reporter } from './report';
 
 export const SHAPE_156M = { vocab: 32000, hidden: 1024, intermediate: 2816, layers: 8, heads: 16, kvHeads: 4 };
 export type EngineShape = typeof SHAPE_156M;
@@ -39,6 +50,8 @@ async function measureOurs(dir: string, threads: number, ids: number[], decodeTo
     const native = { minChunkedLength: 1 << 30, localWindow: 1, maxSteps: decodeTokens };
     const prefill: number[] = [];
     const decode: number[] = [];
+    const decodeToken: number[] = [];
+    const greedy = makeNativeSampler({ temperature: 0 });
     const rows: Float64Array[] = [];
     const continuation: number[] = [];
     for (let r = 0; r <= repeat; r++) {
@@ -55,11 +68,26 @@ async function measureOurs(dir: string, threads: number, ids: number[], decodeTo
       }
       const t2 = performance.now();
       s.dispose();
+      // The same steps through stepToken: the next id is sampled in native
+      // code, no logits cross to JS.
+      const st = model.createSession(native);
+      let id = await st.ingestToken(ids, greedy);
+      const t3 = performance.now();
+      for (let i = 0; i < decodeTokens; i++) id = await st.stepToken(id, greedy);
+      const t4 = performance.now();
+      st.dispose();
       if (r === 0) continue; // warm-up
       prefill.push(t1 - t0);
       decode.push((t2 - t1) / decodeTokens);
+      decodeToken.push((t4 - t3) / decodeTokens);
     }
-    return { prefill_ms: median(prefill), decode_ms_per_token: median(decode), rows, continuation };
+    return {
+      prefill_ms: median(prefill),
+      decode_ms_per_token: median(decode),
+      decode_token_ms_per_token: median(decodeToken),
+      rows,
+      continuation,
+    };
   } finally {
     model.dispose();
   }
@@ -70,7 +98,7 @@ export interface EngineOptions {
   cacheDir: string;
   threads: number[];
   quick: boolean;
-  dtypes: ('F16' | 'F32')[];
+  dtypes: ('F16' | 'BF16' | 'F32')[];
   /** model shape (default the peer harness's 156M) and its label in the records */
   shape?: EngineShape;
   label?: string;
@@ -80,6 +108,46 @@ export interface EngineOptions {
   repeat?: number;
   /** rows of logits compared with the peer: after the prompt and after each of the next tokens (default 4) */
   compareSteps?: number;
+}
+
+const DTYPE_BYTES = { F32: 4, F16: 2, BF16: 2 } as const;
+
+/**
+ * Bytes a decode step reads from memory, averaged over the decode steps: every
+ * matmul weight and lm_head once (norms and the one embedding row are under
+ * 0.1% and left out), and the K and V rows of every cached token in every
+ * layer (the session's KV cache has the weights' dtype on the CPU).
+ */
+export function decodeBytes(shape: EngineShape, dtype: keyof typeof DTYPE_BYTES, promptTokens: number, decodeTokens: number) {
+  const es = DTYPE_BYTES[dtype];
+  const headDim = shape.hidden / shape.heads;
+  const kvDim = shape.kvHeads * headDim;
+  const perLayer = 2 * shape.hidden * shape.hidden + 2 * kvDim * shape.hidden + 3 * shape.hidden * shape.intermediate;
+  const weights = (shape.layers * perLayer + shape.vocab * shape.hidden) * es;
+  const meanCached = promptTokens + (decodeTokens + 1) / 2; // keys a step attends to, on average
+  const kv = shape.layers * 2 * kvDim * meanCached * es;
+  return { weights, kv };
+}
+
+/** The read bandwidth (GB/s) bench_cpu_matmul measures over a DRAM-sized buffer, per thread count. */
+function readBandwidth(rep: Reporter, buildDir: string, threads: number[]): Map<number, number> {
+  const bw = new Map<number, number>();
+  const recs = runBenchProgram(rep, buildDir, 'cpu_matmul', ['--peak-only', '1', '--threads', threads.join(',')]);
+  for (const r of recs) if (r.bench === 'cpu_read_bw') bw.set(Number(r.threads), Number(r.gbps));
+  return bw;
+}
+
+/** bench_cpu_e2e --profile on the same model: the C++ loop's decode step and its time per op, per token. */
+function nativeProfile(rep: Reporter, buildDir: string, dir: string, threads: number, kv: string, prompt: number, decode: number, repeat: number) {
+  const recs = runBenchProgram(rep, buildDir, 'cpu_e2e', [
+    '--model', dir, '--threads', String(threads), '--prompt', String(prompt), '--decode', String(decode),
+    '--repeat', String(repeat), '--kv', kv, '--profile',
+  ]);
+  const e2e = recs.find((r) => r.bench === 'cpu_e2e');
+  if (!e2e) return null;
+  const op = (name: string) =>
+    recs.filter((r) => r.bench === 'cpu_e2e_profile' && r.phase === 'decode' && r.op === name).reduce((a, r) => a + Number(r.ms), 0);
+  return { step_ms: Number(e2e.decode_ms_per_tok), matmul: op('matmul'), lm_head: op('matmul lm_head'), attention: op('attention') };
 }
 
 export async function benchEngine(rep: Reporter, opts: EngineOptions): Promise<void> {
@@ -98,6 +166,14 @@ export async function benchEngine(rep: Reporter, opts: EngineOptions): Promise<v
     s = (s * 1103515245 + 12345) >>> 0;
     ids.push(3 + (s % (Math.min(shape.vocab, 31993) - 3)));
   }
+  let buildDir: string | null = null;
+  let bandwidth = new Map<number, number>();
+  try {
+    buildDir = buildBenchTargets(opts.repoRoot, ['bench_cpu_matmul', 'bench_cpu_e2e'], (t) => process.stderr.write(t + '\n'));
+    bandwidth = readBandwidth(rep, buildDir, opts.threads);
+  } catch (e) {
+    rep.fail(`engine: bandwidth and profile programs: ${(e as Error).message}`);
+  }
   const idsFile = path.join(opts.cacheDir, `ids${nIds}-v${shape.vocab}.json`);
   fs.mkdirSync(opts.cacheDir, { recursive: true });
   fs.writeFileSync(idsFile, JSON.stringify(ids));
@@ -106,7 +182,7 @@ export async function benchEngine(rep: Reporter, opts: EngineOptions): Promise<v
     const dir = await ensureModel(opts.cacheDir, `${modelName}-${dtype.toLowerCase()}`, { ...shape, dtype, seed: 1 });
     let agreement: (LogitsComparison & { settings: string }) | null = null;
     let gguf: string | null = null;
-    if (peerDir) {
+    if (peerDir && dtype !== 'BF16') {
       try {
         gguf = toGguf(peerDir, dir, dtype === 'F16' ? 'f16' : 'f32');
       } catch (e) {
@@ -143,8 +219,35 @@ export async function benchEngine(rep: Reporter, opts: EngineOptions): Promise<v
           rep.fail(`llama.cpp peer: ${(e as Error).message}`);
         }
       }
-      for (const phase of ['prefill', 'decode'] as const) {
-        const ourTps = phase === 'prefill' ? (nIds / ours.prefill_ms) * 1000 : 1000 / ours.decode_ms_per_token;
+      const bytes = decodeBytes(shape, dtype, nIds, decodeTokens);
+      const bw = bandwidth.get(threads) ?? null;
+      // The floor of a decode step: its bytes at the measured read bandwidth.
+      const floorMs = bw ? ((bytes.weights + bytes.kv) / (bw * 1e9)) * 1e3 : null;
+      const kvName = dtype.toLowerCase();
+      const prof = buildDir ? nativeProfile(rep, buildDir, dir, threads, kvName, nIds, decodeTokens, repeat) : null;
+      for (const [api, stepMs] of [['step', ours.decode_ms_per_token], ['stepToken', ours.decode_token_ms_per_token]] as const) {
+        const rec: BenchRecord = {
+          bench: 'engine_profile', model: label, weights: dtype, threads, api, kv: kvName, step_ms: stepMs,
+          weight_bytes: bytes.weights, kv_bytes: bytes.kv, read_gbps: bw, floor_ms: floorMs, frac_bw: floorMs ? floorMs / stepMs : null,
+        };
+        if (prof) {
+          Object.assign(rec, {
+            native_step_ms: prof.step_ms,
+            native_frac_bw: floorMs ? floorMs / prof.step_ms : null,
+            matmul_ms: prof.matmul,
+            lm_head_ms: prof.lm_head,
+            attention_ms: prof.attention,
+            rest_ms: prof.step_ms - prof.matmul - prof.lm_head - prof.attention,
+            // the session's step minus the C++ loop's: N-API, the logits copy (step), the session's JS
+            js_ms: stepMs - prof.step_ms,
+            js_frac: (stepMs - prof.step_ms) / stepMs,
+          });
+        }
+        rep.add(rec);
+      }
+      for (const phase of ['prefill', 'decode', 'decode-token'] as const) {
+        const ourMs = phase === 'prefill' ? ours.prefill_ms : phase === 'decode' ? ours.decode_ms_per_token : ours.decode_token_ms_per_token;
+        const ourTps = phase === 'prefill' ? (nIds / ourMs) * 1000 : 1000 / ourMs;
         const peerTps = theirs ? (phase === 'prefill' ? (nIds / theirs.prefill_ms) * 1000 : 1000 / theirs.decode_ms_per_token) : null;
         rep.add({
           bench: 'engine',
@@ -152,9 +255,13 @@ export async function benchEngine(rep: Reporter, opts: EngineOptions): Promise<v
           weights: dtype,
           threads,
           phase,
+          // decode: Session.step (logits to JS); decode-token: Session.stepToken (sampled in native code)
+          api: phase === 'prefill' ? 'ingest' : phase === 'decode' ? 'step' : 'stepToken',
           tokens: phase === 'prefill' ? nIds : decodeTokens,
-          median_ms: phase === 'prefill' ? ours.prefill_ms : ours.decode_ms_per_token,
+          median_ms: ourMs,
           tokens_per_s: ourTps,
+          // decode: the step's floor (its bytes at the read bandwidth measured in this run) / the step
+          frac_bw: phase !== 'prefill' && floorMs ? floorMs / ourMs : null,
           peer_tokens_per_s: peerTps,
           ratio_vs_llama_cpp: peerTps ? ourTps / peerTps : null,
           peer_settings: theirs?.settings ?? null,
@@ -169,6 +276,12 @@ export async function benchEngine(rep: Reporter, opts: EngineOptions): Promise<v
   }
   rep.table('Engine, native mode (ours vs llama.cpp via node-llama-cpp, same run)', 'engine', [
     ['weights', 'weights'], ['threads', 'threads'], ['phase', 'phase'], ['tokens_per_s', 'ours tok/s'],
-    ['peer_tokens_per_s', 'llama.cpp tok/s'], ['ratio_vs_llama_cpp', 'ratio'], ['logits_rel_err_vs_llama_cpp', 'logits rel err'],
+    ['peer_tokens_per_s', 'llama.cpp tok/s'], ['ratio_vs_llama_cpp', 'ratio'], ['frac_bw', 'of bw floor'],
+    ['logits_rel_err_vs_llama_cpp', 'logits rel err'],
+  ]);
+  rep.table('Decode step profile, ms per token (native ops from bench_cpu_e2e --profile; JS = session step - C++ loop step)', 'engine_profile', [
+    ['weights', 'weights'], ['threads', 'threads'], ['api', 'api'], ['step_ms', 'step'], ['floor_ms', 'bw floor'],
+    ['frac_bw', 'of floor'], ['native_step_ms', 'C++ step'], ['matmul_ms', 'matmul'], ['lm_head_ms', 'lm_head'],
+    ['attention_ms', 'attention'], ['rest_ms', 'rest'], ['js_ms', 'JS side'], ['js_frac', 'JS share'],
   ]);
 }

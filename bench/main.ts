@@ -102,7 +102,7 @@ async function main(argv: string[]): Promise<number> {
     const tiny = smoke
       ? { shape: SHAPE_SMOKE, label: 'smoke LLaMA (64x2, GQA 4/2, vocab 512)', promptTokens: 64, decodeTokens: 4, repeat: 1 }
       : {};
-    await benchEngine(rep, { repoRoot, cacheDir, threads: [...new Set(threads)], quick, dtypes: ['F16', 'F32'], ...tiny });
+    await benchEngine(rep, { repoRoot, cacheDir, threads: [...new Set(threads)], quick, dtypes: ['F16', 'BF16', 'F32'], ...tiny });
   }
   if (suites.includes('focus')) {
     const lengths = ((f.lengths as string[] | undefined) ?? (smoke ? ['4k', '8k'] : quick ? ['4k', '16k'] : ['4k', '16k', '64k'])).map(parseNumber);
