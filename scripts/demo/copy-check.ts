@@ -1,30 +1,83 @@
-// Does a model copy from its own window? A list of numbers and words, then
-// the same list again: a model that copies (an induction head) predicts the
-// second half far better than the first; a model that does not, no better.
-// The mean next-token NLL of each half, from the logits of one native pass.
+// Does a model copy from its own window, and how? Two measures, each the mean
+// next-token NLL of first occurrences against that of repeats, from the
+// logits of native passes:
+//
+//   list   a list of numbers and words, then the same list again (one text);
+//   spans  40 sequences of 128 tokens of random word pieces in which spans of
+//          3..12 tokens come back from random earlier places, so that the
+//          distance to the earlier occurrence varies from span to span.
+//
+// A model with an induction head (find the earlier occurrence of the
+// current token, predict what followed it) predicts repeats far better than
+// first occurrences on both. A model that copies only at distances it was
+// trained on (a head attending a fixed offset back: what a training set of
+// "A A" with |A| fixed teaches) does so on neither; one that does not copy,
+// no better on either.
 //
 //   npx tsx scripts/demo/copy-check.ts DIR [DIR...]
-import { loadModel } from '../../lib/model';
+import { loadModel, type Model } from '../../lib/model';
+import { makeRng } from '../../lib/sampling';
 
-export async function copyCheck(dir: string): Promise<{ tokens: number; firstHalfNll: number; secondHalfNll: number }> {
+const WORDS =
+  'the people government states congress country public year great nation war power law peace time world upon made work united ' +
+  'whale ship captain sea boat man old men white head water deck crew long little good first last must said would could ' +
+  'again every still never always through between against under before after during without within toward across behind';
+
+function nlls(rows: Float32Array[] | ArrayLike<number>[], ids: number[]): number[] {
+  return rows.map((row, i) => {
+    let mx = -Infinity;
+    for (let j = 0; j < row.length; j++) mx = Math.max(mx, row[j]);
+    let s = 0;
+    for (let j = 0; j < row.length; j++) s += Math.exp(row[j] - mx);
+    return -(row[ids[i + 2]] - mx - Math.log(s));
+  });
+}
+
+async function score(m: Model, ids: number[]): Promise<number[]> {
+  const rows = await m.logits(ids.slice(0, 2), { continuation: ids.slice(2, -1), focus: { minChunkedLength: Math.max(ids.length, m.focusDefaults.localWindow) + 1 } });
+  return nlls(rows, ids);
+}
+
+const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+
+export async function copyCheck(dir: string) {
   const m = await loadModel(dir, { threads: 1 });
   try {
     const tok = m.tokenizer;
     if (!tok) throw new Error(`${dir}: no tokenizer.json`);
+    const bos = m.config.bosTokenId;
     const list = '4821 whale 9913 anchor 77 ship 302 harbor 5120 lantern 88 market 6041 tower 13 canal';
-    const ids = [m.config.bosTokenId, ...tok.encode(`List: ${list}\nAgain: ${list}`, { addSpecial: false })];
-    const rows = await m.logits(ids.slice(0, 2), { continuation: ids.slice(2, -1), focus: { minChunkedLength: Math.max(ids.length, m.focusDefaults.localWindow) + 1 } });
-    const nll = rows.map((row, i) => {
-      let mx = -Infinity;
-      for (const v of row) mx = Math.max(mx, v);
-      let s = 0;
-      for (const v of row) s += Math.exp(v - mx);
-      return -(row[ids[i + 2]] - mx - Math.log(s));
-    });
+    const ids = [bos, ...tok.encode(`List: ${list}\nAgain: ${list}`, { addSpecial: false })];
+    const nll = await score(m, ids);
     const half = Math.floor(nll.length / 2);
-    const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
     // the second half from after "Again:" (3 tokens in)
-    return { tokens: ids.length, firstHalfNll: mean(nll.slice(0, half)), secondHalfNll: mean(nll.slice(half + 3)) };
+    const listResult = { firstHalfNll: mean(nll.slice(0, half)), secondHalfNll: mean(nll.slice(half + 3)) };
+
+    const pool = [...new Set(tok.encode(WORDS, { addSpecial: false }).filter((x) => x >= 259))];
+    const r = makeRng(5);
+    const int = (a: number, b: number) => a + Math.floor(r() * (b - a + 1));
+    const first: number[] = [];
+    const repeat: number[] = [];
+    for (let k = 0; k < 40; k++) {
+      const x = [bos];
+      const isRepeat = [false];
+      while (x.length < 128) {
+        if (x.length > 12 && r() < 0.5) {
+          const n = int(3, 12);
+          const from = int(1, x.length - n);
+          x.push(...x.slice(from, from + n));
+          // the span's first token cannot be told from a fresh one
+          isRepeat.push(false, ...Array<boolean>(n - 1).fill(true));
+        } else {
+          const n = int(2, 10);
+          for (let i = 0; i < n; i++) x.push(pool[Math.floor(r() * pool.length)]);
+          isRepeat.push(...Array<boolean>(n).fill(false));
+        }
+      }
+      const s = await score(m, x.slice(0, 128));
+      s.forEach((v, i) => (isRepeat[i + 2] ? repeat : first).push(v));
+    }
+    return { tokens: ids.length, list: listResult, spans: { firstNll: mean(first), repeatNll: mean(repeat), repeats: repeat.length, firsts: first.length } };
   } finally {
     m.dispose();
   }
