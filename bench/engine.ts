@@ -12,8 +12,8 @@
 // (logits to JS) and of `stepToken` (greedy sampling in native code) into
 // matmul, lm_head, attention and the rest (from bench_cpu_e2e --profile: the
 // same model and KV dtype in a C++ loop, each op timed) and the JS side (the
-// session's step minus the C++ loop's step: the N-API crossing, the logits
-// copy and the session's bookkeeping).
+// session's median step minus the C++ loop's median step: the N-API crossing,
+// the logits copy and the session's bookkeeping).
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -51,6 +51,8 @@ async function measureOurs(dir: string, threads: number, ids: number[], decodeTo
     const prefill: number[] = [];
     const decode: number[] = [];
     const decodeToken: number[] = [];
+    const steps: number[] = []; // every single step's time, Session.step then Session.stepToken
+    const tokenSteps: number[] = [];
     const greedy = makeNativeSampler({ temperature: 0 });
     const rows: Float64Array[] = [];
     const continuation: number[] = [];
@@ -64,7 +66,9 @@ async function measureOurs(dir: string, threads: number, ids: number[], decodeTo
           rows.push(Float64Array.from(logits));
           continuation.push(argmax(logits));
         }
+        const ts = performance.now();
         logits = await s.step(argmax(logits));
+        if (r > 0) steps.push(performance.now() - ts);
       }
       const t2 = performance.now();
       s.dispose();
@@ -73,7 +77,11 @@ async function measureOurs(dir: string, threads: number, ids: number[], decodeTo
       const st = model.createSession(native);
       let id = await st.ingestToken(ids, greedy);
       const t3 = performance.now();
-      for (let i = 0; i < decodeTokens; i++) id = await st.stepToken(id, greedy);
+      for (let i = 0; i < decodeTokens; i++) {
+        const ts = performance.now();
+        id = await st.stepToken(id, greedy);
+        if (r > 0) tokenSteps.push(performance.now() - ts);
+      }
       const t4 = performance.now();
       st.dispose();
       if (r === 0) continue; // warm-up
@@ -85,6 +93,8 @@ async function measureOurs(dir: string, threads: number, ids: number[], decodeTo
       prefill_ms: median(prefill),
       decode_ms_per_token: median(decode),
       decode_token_ms_per_token: median(decodeToken),
+      step_median_ms: median(steps),
+      step_token_median_ms: median(tokenSteps),
       rows,
       continuation,
     };
@@ -139,15 +149,19 @@ function readBandwidth(rep: Reporter, buildDir: string, threads: number[]): Map<
 
 /** bench_cpu_e2e --profile on the same model: the C++ loop's decode step and its time per op, per token. */
 function nativeProfile(rep: Reporter, buildDir: string, dir: string, threads: number, kv: string, prompt: number, decode: number, repeat: number) {
+  // Run from the cache folder with a relative --model: the records carry no absolute path.
   const recs = runBenchProgram(rep, buildDir, 'cpu_e2e', [
-    '--model', dir, '--threads', String(threads), '--prompt', String(prompt), '--decode', String(decode),
+    '--model', path.basename(dir), '--threads', String(threads), '--prompt', String(prompt), '--decode', String(decode),
     '--repeat', String(repeat), '--kv', kv, '--profile',
-  ]);
+  ], {}, path.dirname(dir));
   const e2e = recs.find((r) => r.bench === 'cpu_e2e');
   if (!e2e) return null;
   const op = (name: string) =>
     recs.filter((r) => r.bench === 'cpu_e2e_profile' && r.phase === 'decode' && r.op === name).reduce((a, r) => a + Number(r.ms), 0);
-  return { step_ms: Number(e2e.decode_ms_per_tok), matmul: op('matmul'), lm_head: op('matmul lm_head'), attention: op('attention') };
+  return {
+    step_ms: Number(e2e.decode_ms_per_tok),
+    step_median_ms: Number(e2e.decode_step_median_ms),
+    matmul: op('matmul'), lm_head: op('matmul lm_head'), attention: op('attention') };
 }
 
 export async function benchEngine(rep: Reporter, opts: EngineOptions): Promise<void> {
@@ -225,22 +239,24 @@ export async function benchEngine(rep: Reporter, opts: EngineOptions): Promise<v
       const floorMs = bw ? ((bytes.weights + bytes.kv) / (bw * 1e9)) * 1e3 : null;
       const kvName = dtype.toLowerCase();
       const prof = buildDir ? nativeProfile(rep, buildDir, dir, threads, kvName, nIds, decodeTokens, repeat) : null;
-      for (const [api, stepMs] of [['step', ours.decode_ms_per_token], ['stepToken', ours.decode_token_ms_per_token]] as const) {
+      // Per-step medians on both sides: a step delayed by another process moves them little.
+      for (const [api, stepMs] of [['step', ours.step_median_ms], ['stepToken', ours.step_token_median_ms]] as const) {
         const rec: BenchRecord = {
           bench: 'engine_profile', model: label, weights: dtype, threads, api, kv: kvName, step_ms: stepMs,
           weight_bytes: bytes.weights, kv_bytes: bytes.kv, read_gbps: bw, floor_ms: floorMs, frac_bw: floorMs ? floorMs / stepMs : null,
         };
         if (prof) {
           Object.assign(rec, {
-            native_step_ms: prof.step_ms,
-            native_frac_bw: floorMs ? floorMs / prof.step_ms : null,
+            native_step_ms: prof.step_median_ms,
+            native_frac_bw: floorMs ? floorMs / prof.step_median_ms : null,
+            // per op: the mean over the profiled steps; rest: the C++ loop's mean step less those
             matmul_ms: prof.matmul,
             lm_head_ms: prof.lm_head,
             attention_ms: prof.attention,
             rest_ms: prof.step_ms - prof.matmul - prof.lm_head - prof.attention,
-            // the session's step minus the C++ loop's: N-API, the logits copy (step), the session's JS
-            js_ms: stepMs - prof.step_ms,
-            js_frac: (stepMs - prof.step_ms) / stepMs,
+            // the session's step minus the C++ loop's (medians): N-API, the logits copy (step), the session's JS
+            js_ms: stepMs - prof.step_median_ms,
+            js_frac: (stepMs - prof.step_median_ms) / stepMs,
           });
         }
         rep.add(rec);

@@ -24,14 +24,21 @@ export function buildBenchTargets(repoRoot: string, targets: string[], log: (s: 
   return buildDir;
 }
 
-/** Runs bench_<name> and forwards its JSON lines; returns them. */
-export function runBenchProgram(rep: Reporter, buildDir: string, name: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): BenchRecord[] {
+/** Runs bench_<name> (in `cwd`, default this process's) and forwards its JSON lines; returns them. */
+export function runBenchProgram(
+  rep: Reporter,
+  buildDir: string,
+  name: string,
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+  cwd?: string,
+): BenchRecord[] {
   const exe = path.join(buildDir, `bench_${name}`);
   if (!fs.existsSync(exe)) {
     rep.fail(`bench_${name}: not built (${exe} missing)`);
     return [];
   }
-  const r = spawnSync(exe, args, { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, ...env } });
+  const r = spawnSync(exe, args, { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, ...env }, cwd });
   if (r.status !== 0) {
     rep.fail(`bench_${name} failed (${r.error ? r.error.message : `exit ${r.status}`}): ${(r.stderr || '').trim().split('\n').slice(-3).join(' | ')}`);
     return [];

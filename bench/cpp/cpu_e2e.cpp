@@ -9,9 +9,11 @@
 // One JSON object per line and thread count:
 //   {"bench":"cpu_e2e","model":..,"dtype":..,"isa":..,"threads":..,"prompt":..,"decode":..,
 //    "prefill_ms":..,"prefill_tok_s":..,"decode_ms_per_tok":..,"decode_tok_s":..,
-//    "greedy_head":[first 4 decoded ids],"last_logits_norm":..}
+//    "decode_step_median_ms":..,"greedy_head":[first 4 decoded ids],"last_logits_norm":..}
 // (the last two fingerprint the numerics, to compare levels, thread counts and builds)
-// Times are medians over --repeat runs (each after a warm-up run). --profile
+// Times are medians over --repeat runs (each after a warm-up run);
+// decode_step_median_ms is the median of every single step of those runs (a
+// step that another process delays moves it little, unlike the mean). --profile
 // adds the time per backend op ({"bench":"cpu_e2e_profile",...}), measured by
 // a forwarding backend that synchronises around each op.
 #include <algorithm>
@@ -140,7 +142,7 @@ int main(int argc, char** argv) {
         ids.push_back(3 + int32_t((s >> 33) % uint64_t(c.vocab_size - 3)));
       }
       KvPool pool(model.backend_ptr(), c, 1, prompt + decode + 1, kv);
-      std::vector<double> pre, dec;
+      std::vector<double> pre, dec, steps;
       std::vector<int> greedy;       // tokens decoded by the last run
       double logits_norm = 0;        // |logits| of the last step, to compare levels and builds
       for (int r = 0; r <= repeat; ++r) {  // run 0 warms up
@@ -159,9 +161,11 @@ int main(int argc, char** argv) {
         t0 = Clock::now();
         greedy.clear();
         for (int d = 0; d < decode; ++d) {
+          const auto ts = Clock::now();
           greedy.push_back(argmax(logits));
           sr.tokens = {greedy.back()};
           logits = model.run({sr});
+          if (r > 0) steps.push_back(ms_since(ts));
         }
         const double d_ms = ms_since(t0) / std::max(1, decode);
         logits_norm = 0;
@@ -181,9 +185,9 @@ int main(int argc, char** argv) {
       std::printf(
           "{\"bench\":\"cpu_e2e\",\"machine\":\"%s\",\"model\":\"%s\",\"dtype\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"prompt\":%d,"
           "\"decode\":%d,\"kv\":\"%s\",\"prefill_ms\":%.2f,\"prefill_tok_s\":%.1f,\"decode_ms_per_tok\":%.3f,"
-          "\"decode_tok_s\":%.1f,\"greedy_head\":[%d,%d,%d,%d],\"last_logits_norm\":%.6f}\n",
+          "\"decode_tok_s\":%.1f,\"decode_step_median_ms\":%.3f,\"greedy_head\":[%d,%d,%d,%d],\"last_logits_norm\":%.6f}\n",
           mach.c_str(), dir.c_str(), model.info().dtype.c_str(), cpu::cpu_isa_name(), nt, prompt, decode, dtype_name(kv), p,
-          prompt / p * 1e3, d, 1e3 / d, greedy.size() > 0 ? greedy[0] : -1, greedy.size() > 1 ? greedy[1] : -1,
+          prompt / p * 1e3, d, 1e3 / d, steps.empty() ? 0.0 : median(steps), greedy.size() > 0 ? greedy[0] : -1, greedy.size() > 1 ? greedy[1] : -1,
           greedy.size() > 2 ? greedy[2] : -1, greedy.size() > 3 ? greedy[3] : -1, logits_norm);
       std::fflush(stdout);
     }
