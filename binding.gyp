@@ -2,7 +2,7 @@
   # The CPU-only addon built with node-gyp (`npm run build:gyp`), the
   # alternative to the CMake build (scripts/build-addon.js). It compiles the
   # engine (cpp/core, with the CUDA stub), the CPU backend and the N-API
-  # binding into build/Release/focusllm.node.
+  # binding (cpp/napi) into build/Release/focusllm.node.
   #
   # The CPU kernels are compiled once per instruction set, as in
   # cmake/cpu_kernels.cmake: kernels_generic.cpp with the target's baseline
@@ -61,8 +61,8 @@
         # source (this build has none: cpp/core/cuda_stub.cpp stands in).
         "<!@(node -p \"require('fs').readdirSync('cpp/core').filter(f => f.endsWith('.cpp')).map(f => 'cpp/core/' + f).join(' ')\")",
         "<!@(node -p \"require('fs').readdirSync('cpp/cpu').filter(f => f.endsWith('.cpp') && !/^kernels_avx/.test(f)).map(f => 'cpp/cpu/' + f).join(' ')\")",
-        "cpp/napi/addon.cpp",
-        "cpp/napi/train.cpp"
+        # The N-API binding: every file of cpp/napi/ (addon.cpp is its entry).
+        "<!@(node -p \"require('fs').readdirSync('cpp/napi').filter(f => f.endsWith('.cpp')).map(f => 'cpp/napi/' + f).join(' ')\")"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -1,5 +1,5 @@
 // The native addon (build/Release/focusllm.node), one to one with
-// cpp/napi/addon.cpp. lib/ talks to C++ through these types only.
+// cpp/napi/ (addon.cpp is its entry). lib/ talks to C++ through these types only.
 
 export type NativeDtype = 'f32' | 'f16' | 'bf16';
 

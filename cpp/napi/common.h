@@ -1,11 +1,13 @@
-// Shared by the binding's files (addon.cpp, train.cpp): errors, the
-// asynchronous worker, and the per-environment constructors.
+// Shared by the binding's files (see addon.cpp for which does what): errors,
+// the asynchronous worker, the per-environment constructors, and what each
+// file offers the others.
 #pragma once
 
 #include <napi.h>
 
 #include <exception>
 #include <memory>
+#include <string>
 
 #include "../core/error.h"
 #include "../core/model.h"
@@ -90,10 +92,40 @@ class PromiseWorker : public Napi::AsyncWorker {
   std::exception_ptr error_;
 };
 
+// ---- args.cpp: argument conversion ----
+
+// options[key] as an integer in [lo, hi]; dflt when undefined or null.
+int int_option(const Napi::Object& o, const char* key, int dflt, int lo, int hi);
+// An integer argument in [lo, hi], or an Error naming it.
+int int_arg(const Napi::CallbackInfo& info, size_t i, const char* name, int lo, int hi);
+Napi::Object config_to_js(Napi::Env env, const ModelConfig& c);
+// "f32" | "f16" | "bf16" | "act" (the backend's activation dtype `act`).
+DType parse_dtype(const std::string& s, DType act);
+const char* dtype_js(DType t);
+
+// ---- handles.cpp: RunControl, KvPool, CandidateSet ----
+
+void init_handles(Napi::Env env, Napi::Object exports);
 // The RunControl behind a JS value (undefined/null: none); throws naming `what` otherwise.
 std::shared_ptr<RunControl> run_control_arg(Napi::Env env, const Napi::Value& v, const char* what);
+// False when v is not a KvPool (CandidateSet); otherwise out = its object,
+// null when disposed.
+bool unwrap_kv_pool(Napi::Env env, const Napi::Value& v, std::shared_ptr<KvPool>& out);
+bool unwrap_candidate_set(Napi::Env env, const Napi::Value& v, std::shared_ptr<CandidateSet>& out);
+Napi::Object wrap_kv_pool(Napi::Env env, std::shared_ptr<KvPool> pool);
+Napi::Object wrap_candidate_set(Napi::Env env, std::shared_ptr<CandidateSet> set);
 
-// Trainer (train.cpp)
+// ---- model.cpp: loadModel and Model ----
+
+void init_model(Napi::Env env, Napi::Object exports);
+Napi::Value LoadModel(const Napi::CallbackInfo& info);
+
+// ---- run.cpp: Model.run / runSample / kvRead / kvWrite, on a model the caller holds ----
+
+Napi::Value run_batch(const Napi::CallbackInfo& info, std::shared_ptr<Model> model, bool sampling);
+Napi::Value kv_copy(const Napi::CallbackInfo& info, std::shared_ptr<Model> model, bool write);
+
+// ---- train.cpp: Trainer ----
 void init_trainer(Napi::Env env, Napi::Object exports);
 Napi::Value create_trainer(const Napi::CallbackInfo& info, std::shared_ptr<Model> model);
 
