@@ -173,8 +173,12 @@ function planTensors(s: Required<Omit<RandomModelSpec, 'tokenizer' | 'maxShardBy
 
 const BYTES: Record<RandomDtype, number> = { F32: 4, F16: 2, BF16: 2 };
 
-// Float32 bits -> bfloat16 bits, round to nearest even (values here are finite).
-function toBf16(src: Uint32Array, dst: Uint16Array, n: number): void {
+// The TypeScript float32 -> f16 / bf16 conversions (test/helpers/safetensors.ts
+// and scripts/demo use these too). The engine's own are focus::f32_to_f16 /
+// f32_to_bf16 in cpp/core/dtype.h: the same rounding, in C++ for the native side.
+
+// Float32 bits -> bfloat16 bits, round to nearest even (for finite values).
+export function toBf16(src: Uint32Array, dst: Uint16Array, n: number): void {
   for (let i = 0; i < n; i++) {
     const u = src[i];
     dst[i] = (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;

@@ -1,6 +1,8 @@
 // Test helper: write and read safetensors files, including deliberately broken ones.
 import fs from 'node:fs';
 
+import { toBf16, toF16 } from '../../bench/random-model';
+
 export type Dtype = 'F32' | 'F16' | 'BF16';
 
 export interface TensorSpec {
@@ -10,40 +12,12 @@ export interface TensorSpec {
   data: ArrayLike<number>;
 }
 
-function f32ToBf16(x: number): number {
-  const f = new Float32Array([x]);
-  const u = new Uint32Array(f.buffer)[0];
-  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
-}
-
-function f32ToF16(x: number): number {
-  const f = new Float32Array([x]);
-  const u = new Uint32Array(f.buffer)[0];
-  const sign = (u >>> 16) & 0x8000;
-  const a = u & 0x7fffffff;
-  if (a >= 0x477ff000) return sign | 0x7c00;
-  if (a < 0x38800000) {
-    if (a < 0x33000000) return sign;
-    const man = (a & 0x7fffff) | 0x800000;
-    const shift = 126 - (a >>> 23);
-    let r = man >>> shift;
-    const rem = man & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && r & 1)) r++;
-    return sign | r;
-  }
-  let r = (a >>> 13) - (112 << 10);
-  const rem = a & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && r & 1)) r++;
-  return sign | r;
-}
-
 export function encodeTensor(t: TensorSpec): Buffer {
   const n = t.data.length;
   if (t.dtype === 'F32') return Buffer.from(Float32Array.from(t.data).buffer);
+  const f = Float32Array.from(t.data);
   const u = new Uint16Array(n);
-  const conv = t.dtype === 'BF16' ? f32ToBf16 : f32ToF16;
-  for (let i = 0; i < n; i++) u[i] = conv(t.data[i]);
+  (t.dtype === 'BF16' ? toBf16 : toF16)(new Uint32Array(f.buffer), u, n);
   return Buffer.from(u.buffer);
 }
 
