@@ -10,23 +10,17 @@ namespace ftest {
 
 using focus::SeqRun;
 
-static std::vector<int32_t> with_bos(std::vector<int32_t> x, int32_t bos) {
-  if (x.empty() || x[0] != bos) x.insert(x.begin(), bos);
-  return x;
-}
-
 FocusDriver::FocusDriver(focus::Model& m, std::optional<FocusParams> params, int max_steps, focus::DType cache_dtype,
                          bool keep_chunk_caches)
     : m_(m), params_(params), max_steps_(max_steps), cache_dtype_(cache_dtype), keep_(keep_chunk_caches) {}
 
 std::vector<float> FocusDriver::ingest(const std::vector<int32_t>& x) {
-  const int32_t bos = m_.config().bos_token_id;
-  const int L = int(x.size());
+  FocusPlan plan = plan_ingest(x, params_, m_.config().bos_token_id);
   pool_.reset();
   cands_.reset();
-  if (!params_ || L < params_->min_chunked_length) {
+  if (plan.native) {
     focus_ = false;
-    local_ = with_bos(x, bos);
+    local_ = std::move(plan.local);
     pool_ = std::make_unique<focus::KvPool>(m_.backend_ptr(), m_.config(), 1, int(local_.size()) + max_steps_,
                                             m_.backend().act_dtype());
     SeqRun s;
@@ -37,20 +31,17 @@ std::vector<float> FocusDriver::ingest(const std::vector<int32_t>& x) {
     return m_.run({s});
   }
   focus_ = true;
-  const FocusParams& p = *params_;
-  const int M = L - p.local_window;
-  const int t = std::min({p.prompt_cap, p.chunk_size, p.local_window});
-  const std::vector<int32_t> prompt = with_bos(std::vector<int32_t>(x.end() - t, x.end()), bos);
-  k_ = (M + p.chunk_size - 1) / p.chunk_size;
+  k_ = int(plan.chunks.size());
   cands_ = std::make_unique<focus::CandidateSet>(m_.backend_ptr(), m_.config(), k_);
-  const int longest = std::min(p.chunk_size, M) + int(prompt.size());
+  // Chunk 0 is the longest (only the last may be short).
+  const int longest = int(plan.chunks[0].size() + plan.prompt.size());
   if (keep_)
     pool_ = std::make_unique<focus::KvPool>(m_.backend_ptr(), m_.config(), k_, longest + max_steps_, cache_dtype_);
   std::vector<SeqRun> chunks(static_cast<size_t>(k_));
   for (int i = 0; i < k_; ++i) {
     SeqRun& s = chunks[size_t(i)];
-    s.tokens.assign(x.begin() + i * p.chunk_size, x.begin() + std::min((i + 1) * p.chunk_size, M));
-    s.tokens.insert(s.tokens.end(), prompt.begin(), prompt.end());
+    s.tokens = std::move(plan.chunks[size_t(i)]);
+    s.tokens.insert(s.tokens.end(), plan.prompt.begin(), plan.prompt.end());
     if (pool_) {
       s.pool = pool_.get();
       s.slot = i;
@@ -59,7 +50,7 @@ std::vector<float> FocusDriver::ingest(const std::vector<int32_t>& x) {
     s.cand_slot = i;
   }
   m_.run(chunks);
-  local_ = with_bos(std::vector<int32_t>(x.begin() + M, x.end()), bos);
+  local_ = std::move(plan.local);
   last_ = x.back();
   return run_local();
 }

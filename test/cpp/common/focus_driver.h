@@ -1,7 +1,8 @@
 // A C++ driver of the FocusLLM method (DESIGN.md section 1) over the engine,
 // for the standalone tests and benchmarks that run without Node.js. The
-// package's own driver is lib/session.ts; this one follows the same steps and
-// is checked against the same float64 reference fixtures.
+// package's own driver is lib/session.ts; this one follows the same steps
+// (its chunk plan: common/focus_plan.h) and is checked against the same
+// float64 reference fixtures.
 #pragma once
 
 #include <cstdint>
@@ -10,16 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "common/focus_plan.h"
 #include "core/model.h"
 
 namespace ftest {
-
-struct FocusParams {
-  int local_window = 2048;
-  int chunk_size = 2048;
-  int prompt_cap = 512;
-  int min_chunked_length = 4096;
-};
 
 class FocusDriver {
  public:
