@@ -1,7 +1,14 @@
-// Token sampling: greedy, temperature, top-k, top-p, seeded. The same rule as
-// the native samplers (core/backend.h SampleParams), which generation uses so
-// that only the chosen token leaves the backend; this host version serves
-// users who sample logits themselves.
+// Token sampling: greedy, temperature, top-k, top-p, seeded. The rule is
+// written once per place that must run it, and this file is its reference:
+//   - here, for users who sample logits themselves (makeSampler) and for the
+//     seeded uniform stream the native samplers draw with (makeNativeSampler);
+//   - cpp/cpu/sampling.cpp and cuda/sampling.cu (core/backend.h SampleParams),
+//     which generation uses so that only the chosen token leaves the backend:
+//     the CUDA one cannot call into JavaScript, and a round trip of the logits
+//     per token is what they exist to avoid.
+// test/sampling.test.ts holds the CPU backend to this rule (same logits, same
+// uniforms, same tokens); test/cpp/cuda_ops_test.cu holds the CUDA kernel to
+// the kept set and probabilities of the same rule.
 
 export interface SamplingOptions {
   /** 0 (default) = greedy; otherwise logits are divided by it before softmax */

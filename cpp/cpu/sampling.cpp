@@ -1,6 +1,8 @@
-// Token sampling on the CPU (see SampleParams in core/backend.h): the same
-// rule as the CUDA kernel (cuda/sampling.cu) and lib/sampling.ts, with the
-// weights in double.
+// Token sampling on the CPU (see SampleParams in core/backend.h): the rule of
+// lib/sampling.ts (its reference, which says why it is written three times),
+// with the weights in double; test/sampling.test.ts checks that both draw the
+// same tokens from the same logits and uniforms. cuda/sampling.cu is the same
+// rule on the GPU.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
