@@ -159,7 +159,7 @@ function nativeProfile(rep: Reporter, buildDir: string, dir: string, threads: nu
   const op = (name: string) =>
     recs.filter((r) => r.bench === 'cpu_e2e_profile' && r.phase === 'decode' && r.op === name).reduce((a, r) => a + Number(r.ms), 0);
   return {
-    step_ms: Number(e2e.decode_ms_per_tok),
+    step_ms: op('step'), // the profiled run's mean step (the ops below are from that run)
     step_median_ms: Number(e2e.decode_step_median_ms),
     matmul: op('matmul'), lm_head: op('matmul lm_head'), attention: op('attention') };
 }
@@ -249,7 +249,7 @@ export async function benchEngine(rep: Reporter, opts: EngineOptions): Promise<v
           Object.assign(rec, {
             native_step_ms: prof.step_median_ms,
             native_frac_bw: floorMs ? floorMs / prof.step_median_ms : null,
-            // per op: the mean over the profiled steps; rest: the C++ loop's mean step less those
+            // per op: the mean over the profiled run's steps; rest: that run's mean step less those
             matmul_ms: prof.matmul,
             lm_head_ms: prof.lm_head,
             attention_ms: prof.attention,

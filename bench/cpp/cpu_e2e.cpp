@@ -14,8 +14,9 @@
 // Times are medians over --repeat runs (each after a warm-up run);
 // decode_step_median_ms is the median of every single step of those runs (a
 // step that another process delays moves it little, unlike the mean). --profile
-// adds the time per backend op ({"bench":"cpu_e2e_profile",...}), measured by
-// a forwarding backend that synchronises around each op.
+// adds the time per backend op ({"bench":"cpu_e2e_profile",...}) of the last
+// run, measured by a forwarding backend that synchronises around each op, and
+// that run's whole phase as op "step".
 #include <algorithm>
 #include <filesystem>
 #include <chrono>
@@ -175,7 +176,12 @@ int main(int argc, char** argv) {
         pre.push_back(p_ms);
         dec.push_back(d_ms);
         if (profile && r == repeat) {
-          for (auto& [phase, ops] : {std::make_pair("prefill", prefill_ops), std::make_pair("decode", timing->ms)})
+          // "step": the whole phase of this same run (per token for decode), so
+          // that step minus the ops is the time outside them.
+          prefill_ops["step"] = p_ms;
+          auto decode_ops = timing->ms;
+          decode_ops["step"] = d_ms * std::max(1, decode);
+          for (auto& [phase, ops] : {std::make_pair("prefill", prefill_ops), std::make_pair("decode", decode_ops)})
             for (auto& [op, t] : ops)
               std::printf("{\"bench\":\"cpu_e2e_profile\",\"machine\":\"%s\",\"threads\":%d,\"phase\":\"%s\",\"op\":\"%s\",\"ms\":%.3f}\n",
                           mach.c_str(), nt, phase, op.c_str(), std::string(phase) == "decode" ? t / std::max(1, decode) : t);
