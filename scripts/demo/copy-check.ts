@@ -14,7 +14,16 @@
 // "A A" with |A| fixed teaches) does so on neither; one that does not copy,
 // no better on either.
 //
-//   npx tsx scripts/demo/copy-check.ts DIR [DIR...]
+//   triple (with --triple LO-HI) 40 sequences: BOS, LO..HI word pieces, the
+//          same twice more; what the fixed-distance shortcut passes only for
+//          the lengths it was trained on.
+//
+// The word pieces are those of a fixed list of common words, or --pool FILE
+// (a JSON array of token ids: the pool a model was trained on).
+//
+//   npx tsx scripts/demo/copy-check.ts [--pool FILE] [--triple LO-HI] DIR [DIR...]
+import fs from 'node:fs';
+
 import { loadModel, type Model } from '../../lib/model';
 import { makeRng } from '../../lib/sampling';
 
@@ -40,7 +49,7 @@ async function score(m: Model, ids: number[]): Promise<number[]> {
 
 const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
 
-export async function copyCheck(dir: string) {
+export async function copyCheck(dir: string, opts: { pool?: number[]; triple?: [number, number] } = {}) {
   const m = await loadModel(dir, { threads: 1 });
   try {
     const tok = m.tokenizer;
@@ -53,7 +62,7 @@ export async function copyCheck(dir: string) {
     // the second half from after "Again:" (3 tokens in)
     const listResult = { firstHalfNll: mean(nll.slice(0, half)), secondHalfNll: mean(nll.slice(half + 3)) };
 
-    const pool = [...new Set(tok.encode(WORDS, { addSpecial: false }).filter((x) => x >= 259))];
+    const pool = opts.pool ?? [...new Set(tok.encode(WORDS, { addSpecial: false }).filter((x) => x >= 259))];
     const r = makeRng(5);
     const int = (a: number, b: number) => a + Math.floor(r() * (b - a + 1));
     const first: number[] = [];
@@ -77,7 +86,19 @@ export async function copyCheck(dir: string) {
       const s = await score(m, x.slice(0, 128));
       s.forEach((v, i) => (isRepeat[i + 2] ? repeat : first).push(v));
     }
-    return { tokens: ids.length, list: listResult, spans: { firstNll: mean(first), repeatNll: mean(repeat), repeats: repeat.length, firsts: first.length } };
+    const spans = { firstNll: mean(first), repeatNll: mean(repeat), repeats: repeat.length, firsts: first.length };
+    if (!opts.triple) return { tokens: ids.length, list: listResult, spans };
+    const [lo, hi] = opts.triple;
+    const f3: number[] = [];
+    const r3: number[] = [];
+    for (let k = 0; k < 40; k++) {
+      const n = int(lo, hi);
+      const a = Array.from({ length: n }, () => pool[Math.floor(r() * pool.length)]);
+      const s = await score(m, [bos, ...a, ...a, ...a]);
+      // s[i] predicts token i + 2: the first copy starts at token n + 1
+      s.forEach((v, i) => (i + 2 <= n ? f3 : i + 2 > n + 1 ? r3 : []).push(v));
+    }
+    return { tokens: ids.length, list: listResult, spans, triple: { lengths: `${lo}-${hi}`, firstNll: mean(f3), repeatNll: mean(r3) } };
   } finally {
     m.dispose();
   }
@@ -85,7 +106,19 @@ export async function copyCheck(dir: string) {
 
 if (require.main === module)
   (async () => {
-    for (const d of process.argv.slice(2)) process.stdout.write(JSON.stringify({ model: d, ...(await copyCheck(d)) }) + '\n');
+    const argv = process.argv.slice(2);
+    const opts: { pool?: number[]; triple?: [number, number] } = {};
+    const dirs: string[] = [];
+    for (let i = 0; i < argv.length; i++) {
+      if (argv[i] === '--pool') opts.pool = JSON.parse(fs.readFileSync(argv[++i], 'utf8')) as number[];
+      else if (argv[i] === '--triple') {
+        const m = /^(\d+)-(\d+)$/.exec(argv[++i] ?? '');
+        if (!m || Number(m[1]) < 1 || Number(m[2]) < Number(m[1])) throw new Error('--triple LO-HI, e.g. 16-24');
+        opts.triple = [Number(m[1]), Number(m[2])];
+      } else dirs.push(argv[i]);
+    }
+    if (!dirs.length) throw new Error('usage: copy-check.ts [--pool FILE] [--triple LO-HI] DIR [DIR...]');
+    for (const d of dirs) process.stdout.write(JSON.stringify({ model: d, ...(await copyCheck(d, opts)) }) + '\n');
   })().catch((e) => {
     process.stderr.write(`copy-check: ${(e as Error).message}\n`);
     process.exit(1);
