@@ -13,6 +13,10 @@
 #      whole pass-key prompts, natural text) with spans.jsonl kept in
 #   then stage 2 and stage 3 as in train-demo.sh, on retrieval/focus.jsonl.
 #
+# The run the README measures drew stages 1c-1d's 300 word pieces as the
+# first 300 met in an earlier draft of spans.jsonl, not the 300 most frequent
+# that retrieval.ts writes; the distances and lengths are the same draws.
+#
 # scripts/demo/copy-check.ts measures each stage ("spans": NLL of first
 # occurrences vs repeats at random distances).
 #
