@@ -211,20 +211,6 @@ static void gemv_1(float* out, const float* x, const void* w, int64_t K, int64_t
     const char* wr = wb + r * K * es;
     vf a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();
     int64_t k = 0;
-    // Start the loads on a 64-byte boundary: a tensor sits wherever the
-    // safetensors header puts it (16 bytes off the grid in the bench's
-    // models), and then every 64-byte load touches two lines. Measured on
-    // F32 weights from DRAM, one thread: 0.59-0.82 of the read bandwidth
-    // off the grid, 0.79-0.99 on it (bench_cpu_matmul, same run).
-    const int64_t mis = int64_t(reinterpret_cast<uintptr_t>(wr) % 64);
-    if (mis != 0 && mis % es == 0) {
-      const int64_t head = (64 - mis) / es < K ? (64 - mis) / es : K;
-      for (; k < head; k += W) {
-        const int t = head - k < W ? int(head - k) : W;
-        a1 = vfma(vload_as_n<T>(wr, k, t), vload_n(x + k, t), a1);
-      }
-      k = head;
-    }
     for (; k + 4 * W <= K; k += 4 * W) {
       __builtin_prefetch(wr + k * es + kAhead, 0, 0);
       if (4 * W * es > 64) __builtin_prefetch(wr + k * es + kAhead + 64, 0, 0);
