@@ -25,10 +25,9 @@ import zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
 
 import type { KvPool, NativeConfig, NativeDtype, NativeSeq } from '../typings/native';
-import { generateText, type GenerateRequest } from './generate';
+import { generateText, type GenerateRequest, sessionTokens } from './generate';
 import type { Model, TokenGenerateOptions } from './model';
 import { type FocusParams, type Plan, planIngest, resolveFocusParams } from './plan';
-import { makeNativeSampler } from './sampling';
 import {
   definedOnly,
   type IngestProgress,
@@ -244,24 +243,7 @@ export class Document {
     this.checkLive();
     if (!question || typeof question.length !== 'number') throw new Error('question must be an array of token ids');
     const x = [...this.state.ids, ...Array.from(question)];
-    const maxNew = opts.maxNewTokens ?? 256;
-    if (!Number.isInteger(maxNew) || maxNew < 0)
-      throw new Error(`option maxNewTokens must be a non-negative integer, got ${String(opts.maxNewTokens)}`);
-    const stop = new Set(opts.stop ?? this.model.config.eosTokenIds);
-    const sampler = makeNativeSampler(opts);
-    if (maxNew === 0) return;
-    const s = this.session({ maxSteps: maxNew, stepMode: opts.stepMode });
-    try {
-      let tok = await s.ingestToken(x, sampler, { signal: opts.signal });
-      for (let n = 0; ; ) {
-        if (stop.has(tok)) return;
-        yield tok;
-        if (++n >= maxNew) return;
-        tok = await s.stepToken(tok, sampler, { signal: opts.signal });
-      }
-    } finally {
-      s.dispose();
-    }
+    yield* sessionTokens(x, opts, this.model.config.eosTokenIds, (maxSteps) => this.session({ maxSteps, stepMode: opts.stepMode }));
   }
 
   /** What the caches would cover for input ids `x` (no native work). */

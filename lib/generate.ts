@@ -165,3 +165,34 @@ export async function* generateText(
     report({ phase: 'done' });
   }
 }
+
+/**
+ * The token loop of model.generateTokens and doc.generateTokens: ingest `x`,
+ * then step, sampled on the backend (only the chosen token crosses to the
+ * host); stops at a stop token (not yielded) or after maxNewTokens.
+ */
+export async function* sessionTokens(
+  x: number[],
+  opts: SamplingOptions & { maxNewTokens?: number; stop?: number[]; signal?: AbortSignal },
+  eosIds: readonly number[],
+  makeSession: (maxSteps: number) => Session,
+): AsyncGenerator<number> {
+  const maxNew = opts.maxNewTokens ?? 256;
+  if (!Number.isInteger(maxNew) || maxNew < 0)
+    throw new Error(`option maxNewTokens must be a non-negative integer, got ${String(opts.maxNewTokens)}`);
+  const stop = new Set(opts.stop ?? eosIds);
+  const sampler = makeNativeSampler(opts);
+  if (maxNew === 0) return;
+  const s = makeSession(maxNew);
+  try {
+    let tok = await s.ingestToken(x, sampler, { signal: opts.signal });
+    for (let n = 0; ; ) {
+      if (stop.has(tok)) return;
+      yield tok;
+      if (++n >= maxNew) return;
+      tok = await s.stepToken(tok, sampler, { signal: opts.signal });
+    }
+  } finally {
+    s.dispose();
+  }
+}

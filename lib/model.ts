@@ -6,8 +6,8 @@ import path from 'node:path';
 
 import type { Model as NativeModel, NativeConfig, NativeModelInfo, NativeSeq, RunControl } from '../typings/native';
 import { native } from './native';
-import { generateText, type GenerateRequest } from './generate';
-import { makeNativeSampler, type NativeSampler, type SamplingOptions } from './sampling';
+import { generateText, type GenerateRequest, sessionTokens } from './generate';
+import { type NativeSampler, type SamplingOptions } from './sampling';
 import { type ChunkSeeder, runCancellable, Session, type SessionHost, type SessionOptions } from './session';
 import { Document, disposeDocuments, ingestDocument, type IngestDocumentOptions, loadDocument, type LoadDocumentOptions } from './document';
 import { type FocusParams, resolveFocusParams } from './plan';
@@ -194,26 +194,9 @@ export class Model implements SessionHost {
   /** Generates token ids after `ids` (an async iterator). */
   async *generateTokens(ids: ArrayLike<number>, opts: TokenGenerateOptions = {}): AsyncGenerator<number> {
     const x = checkIds(ids, this.config.vocabSize);
-    const maxNew = opts.maxNewTokens ?? 256;
-    if (!Number.isInteger(maxNew) || maxNew < 0)
-      throw new Error(`option maxNewTokens must be a non-negative integer, got ${String(opts.maxNewTokens)}`);
-    const stop = new Set(opts.stop ?? this.config.eosTokenIds);
-    const sampler = makeNativeSampler(opts);
-    if (maxNew === 0) return;
-    const s = this.createSession({ ...opts.focus, maxSteps: maxNew });
-    try {
-      // Sampled on the backend: only the chosen token crosses to the host.
-      let tok = await s.ingestToken(x, sampler, { signal: opts.signal });
-      for (let n = 0; ; ) {
-        if (stop.has(tok)) return;
-        yield tok;
-        if (++n >= maxNew) return;
-        tok = await s.stepToken(tok, sampler, { signal: opts.signal });
-      }
-    } finally {
-      s.dispose();
-    }
+    yield* sessionTokens(x, opts, this.config.eosTokenIds, (maxSteps) => this.createSession({ ...opts.focus, maxSteps }));
   }
+
 
   /**
    * Trains this model (CPU backend; lib/train, README "Training") and writes

@@ -9,18 +9,11 @@ import t from 'tap';
 
 import { loadModel, type Model } from '../lib/model';
 import { writeTinyModel } from './helpers/checkpoint';
+import { pseudoIds } from './helpers/ids';
 
 const focus = { localWindow: 20, chunkSize: 16, promptCap: 7, minChunkedLength: 40 };
 
-function ids(n: number, vocab: number, seed: number): number[] {
-  const out: number[] = [];
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    out.push(3 + ((s >>> 8) % (vocab - 3)));
-  }
-  return out;
-}
+const ids = pseudoIds;
 
 async function rows(model: Model, x: number[], session?: ReturnType<Model['createSession']>): Promise<Float32Array[]> {
   const s = session ?? model.createSession({ ...focus, maxSteps: 2 });

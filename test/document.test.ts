@@ -12,6 +12,7 @@ import { loadModel, type Model } from '../lib/model';
 import type { DocumentFocusOptions } from '../lib/document';
 import type { IngestProgress } from '../lib/session';
 import { writeTinyModel } from './helpers/checkpoint';
+import { pseudoIds } from './helpers/ids';
 
 const FX = path.join(__dirname, 'fixtures');
 const TOL = 1e-5;
@@ -26,16 +27,7 @@ function relDiff(a: Float32Array, b: Float32Array): number {
   return d / mx;
 }
 
-/** Deterministic ids in [3, vocab). */
-function ids(n: number, vocab: number, seed: number): number[] {
-  const out: number[] = [];
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    out.push(3 + ((s >>> 8) % (vocab - 3)));
-  }
-  return out;
-}
+const ids = pseudoIds;
 
 const STEPS = [5, 9, 11];
 

@@ -214,3 +214,19 @@ t.test('use after dispose', async (t) => {
   t.throws(() => model.createSession(), /disposed/);
   model.dispose(); // twice is fine
 });
+
+t.test('run: a pool or base that is not a live KvPool is an Error naming the field', async (t) => {
+  const dir = writeTinyModel({ layers: 1, candidates: [] });
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const model = await loadModel(dir, { threads: 1, tokenizer: false });
+  t.teardown(() => model.dispose());
+  const nm = model.native;
+  const tokens = Int32Array.from([1, 5, 7]);
+  const seq = (extra: Record<string, unknown>) => [{ tokens, ...extra }] as unknown as Parameters<typeof nm.run>[0];
+  t.throws(() => nm.run(seq({ pool: {}, slot: 0 })), /sequence 0 of the batch: pool must be a KvPool/, 'pool of the wrong kind');
+  t.throws(() => nm.run(seq({ base: 42 })), /base must be a KvPool/, 'base of the wrong kind');
+  const gone = nm.createKvPool(1, 8, 'f32');
+  gone.dispose();
+  t.throws(() => nm.run(seq({ pool: gone, slot: 0 })), /its KV cache pool has been disposed/, 'a disposed pool');
+  t.throws(() => nm.run(seq({ base: gone, baseSlot: 0, baseLength: 1 })), /its base KV cache pool has been disposed/, 'a disposed base');
+});

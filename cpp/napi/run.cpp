@@ -78,15 +78,18 @@ void read_seq(Napi::Env env, const Napi::Object& o, const std::string& where, Se
     throw Error(where + "tokens must be an Int32Array");
   Napi::Int32Array ta = tv.As<Napi::Int32Array>();
   s.tokens.assign(ta.Data(), ta.Data() + ta.ElementLength());
-  Napi::Value pv = o.Get("pool");
-  if (!pv.IsUndefined() && !pv.IsNull()) {
+  // An optional KvPool under `key` (kept alive in `pools` for the run).
+  auto pool_of = [&](const char* key, const char* disposed) -> KvPool* {
+    Napi::Value v = o.Get(key);
+    if (v.IsUndefined() || v.IsNull()) return nullptr;
     std::shared_ptr<KvPool> sp;
-    if (!unwrap_kv_pool(env, pv, sp)) throw Error(where + "pool must be a KvPool");
-    if (!sp) throw Error(where + "its KV cache pool has been disposed");
-    s.pool = sp.get();
+    if (!unwrap_kv_pool(env, v, sp)) throw Error(str(where, key, " must be a KvPool"));
+    if (!sp) throw Error(str(where, "its ", disposed, " has been disposed"));
     pools.push_back(sp);
-    s.slot = int_option(o, "slot", -1, 0, 1 << 30);
-  }
+    return sp.get();
+  };
+  s.pool = pool_of("pool", "KV cache pool");
+  if (s.pool) s.slot = int_option(o, "slot", -1, 0, 1 << 30);
   auto set_of = [&](const char* key) -> CandidateSet* {
     Napi::Value v = o.Get(key);
     if (v.IsUndefined() || v.IsNull()) return nullptr;
@@ -100,13 +103,8 @@ void read_seq(Napi::Env env, const Napi::Object& o, const std::string& where, Se
   if (s.prefix) s.n_prefix = int_option(o, "nPrefix", 0, 1, 1 << 30);
   s.cand = set_of("cand");
   if (s.cand) s.cand_slot = int_option(o, "candSlot", -1, 0, 1 << 30);
-  Napi::Value bv = o.Get("base");
-  if (!bv.IsUndefined() && !bv.IsNull()) {
-    std::shared_ptr<KvPool> bp;
-    if (!unwrap_kv_pool(env, bv, bp)) throw Error(where + "base must be a KvPool");
-    if (!bp) throw Error(where + "its base KV cache pool has been disposed");
-    s.base = bp.get();
-    pools.push_back(bp);
+  s.base = pool_of("base", "base KV cache pool");
+  if (s.base) {
     s.base_slot = int_option(o, "baseSlot", -1, 0, 1 << 30);
     s.base_length = int_option(o, "baseLength", -1, 0, 1 << 30);
   }
