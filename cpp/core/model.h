@@ -207,6 +207,17 @@ class Model {
   void run_impl(const std::vector<SeqRun>& batch, RunControl* ctl, Output& out);
   void run_micro_batch(const std::vector<SeqRun>& batch, const std::vector<Piece>& pieces, Output& out,
                        RunControl* ctl);
+  // run_micro_batch's parts (runner.cpp): the row layout and its tables, the
+  // tables on the backend, one layer's two blocks, the requested rows' output.
+  struct MicroBatch;
+  struct BatchTables;
+  MicroBatch micro_batch_rows(const std::vector<SeqRun>& batch, const std::vector<Piece>& pieces);
+  void micro_batch_tables(const std::vector<SeqRun>& batch, const std::vector<Piece>& pieces, MicroBatch& mb);
+  AttnSegment piece_keys(const SeqRun& s, int n, const MicroBatch& mb, int& scratch_row);
+  BatchTables micro_batch_upload(const MicroBatch& mb);
+  void attention_block(int l, const MicroBatch& mb, const BatchTables& d);
+  void mlp_block(int l, const MicroBatch& mb);
+  void micro_batch_outputs(const MicroBatch& mb, const BatchTables& d, Output& out);
   void load_weights(const Checkpoint& ck);
   Weight weight(const Checkpoint& ck, const std::string& name, std::vector<int64_t> shape, bool required);
   void ensure_workspace(int rows, int prefix_rows, int logit_rows);

@@ -27,8 +27,9 @@ struct Model::Piece {
 
 static constexpr int kLogitChunk = 256;  // logits rows computed per matmul
 
-// Address of element `elems` of a cache buffer of element size es.
-static char* kv_at(void* base, int64_t elems, size_t es) { return static_cast<char*>(base) + elems * int64_t(es); }
+// Address of element `elems` of a buffer (a cache, a candidate set, scratch)
+// of element size es.
+static char* at(void* base, int64_t elems, size_t es) { return static_cast<char*>(base) + elems * int64_t(es); }
 
 static int64_t logit_rows_of(const SeqRun& s) {
   if (s.logits == LogitsMode::All) return int64_t(s.tokens.size()) - s.logits_from;
@@ -177,7 +178,7 @@ void Model::kv_read(const KvPool& pool, int slot, int length, void* dst) {
   char* out = static_cast<char*>(dst);
   for (int kv = 0; kv < 2; ++kv)
     for (int l = 0; l < pool.n_layer(); ++l, out += block)
-      if (block) be_->download(out, kv_at(kv ? pool.v() : pool.k(), pool.offset(slot, l, 0), es), block);
+      if (block) be_->download(out, at(kv ? pool.v() : pool.k(), pool.offset(slot, l, 0), es), block);
 }
 
 void Model::kv_write(KvPool& pool, int slot, const void* src, int length) {
@@ -191,7 +192,7 @@ void Model::kv_write(KvPool& pool, int slot, const void* src, int length) {
   const char* in = static_cast<const char*>(src);
   for (int kv = 0; kv < 2; ++kv)
     for (int l = 0; l < pool.n_layer(); ++l, in += block)
-      if (block) be_->upload(kv_at(kv ? pool.v() : pool.k(), pool.offset(slot, l, 0), es), in, block);
+      if (block) be_->upload(at(kv ? pool.v() : pool.k(), pool.offset(slot, l, 0), es), in, block);
   be_->sync();
   pool.length[size_t(slot)] = length;
 }
@@ -241,8 +242,8 @@ void Model::run_impl(const std::vector<SeqRun>& batch, RunControl* ctl, Output& 
     const size_t es = dtype_size(s.pool->dtype());
     const size_t block = size_t(s.base_length) * size_t(s.pool->kv_dim()) * es;
     for (int l = 0; l < s.pool->n_layer(); ++l) {
-      be_->copy(kv_at(s.pool->k(), s.pool->offset(s.slot, l, 0), es), kv_at(s.base->k(), s.base->offset(s.base_slot, l, 0), es), block);
-      be_->copy(kv_at(s.pool->v(), s.pool->offset(s.slot, l, 0), es), kv_at(s.base->v(), s.base->offset(s.base_slot, l, 0), es), block);
+      be_->copy(at(s.pool->k(), s.pool->offset(s.slot, l, 0), es), at(s.base->k(), s.base->offset(s.base_slot, l, 0), es), block);
+      be_->copy(at(s.pool->v(), s.pool->offset(s.slot, l, 0), es), at(s.base->v(), s.base->offset(s.base_slot, l, 0), es), block);
     }
     s.pool->length[size_t(s.slot)] = s.base_length;
   }
@@ -306,36 +307,92 @@ struct TableLayout {
   }
 };
 
-inline char* at(void* base, int64_t elems, size_t es) { return static_cast<char*>(base) + elems * int64_t(es); }
+// Rows [0, Tn) through the base projection (wb, bb), rows [Tn, T), the
+// candidate tokens, through the candidate one (wc, bc).
+void split_matmul(Backend& be, void* out, const void* x, int T, int Tn, const Weight& wb, const Weight& bb,
+                  const Weight& wc, const Weight& bc, Epilogue e) {
+  be.matmul_split(out, x, T, Tn, wb, &bb, wc, &bc, e);
+}
 
 }  // namespace
 
-void Model::run_micro_batch(const std::vector<SeqRun>& batch, const std::vector<Piece>& pieces, Output& out,
-                            RunControl* ctl) {
-  const ModelConfig& c = cfg_;
-  const int dim = c.hidden_size, kvd = c.kv_dim(), inter = c.intermediate_size;
-  const DType act = be_->act_dtype();
-  const size_t es = dtype_size(act);
-
-  // ---- plan rows ----------------------------------------------------------
-  int T = 0, C = 0;
-  for (const Piece& p : pieces) {
-    T += p.end - p.begin;
-    if (p.last && batch[size_t(p.seq)].cand) ++C;
-  }
-  const int Tn = T - C;  // ordinary rows come first, candidates after
-
+// A micro-batch laid out as activation rows, and the host side of the tables
+// its ops read. Rows [0, Tn) are the ordinary tokens, [Tn, T) the candidates.
+struct Model::MicroBatch {
+  int T = 0, Tn = 0, C = 0;  // rows, ordinary rows, candidate rows
+  int Pmax = 0;              // longest candidate prefix: rows of the prefix rotary table
   // Distinct prefixes: (set, count) -> first row in the rotated-prefix scratch.
   std::map<std::pair<CandidateSet*, int>, int> prefix_off;
-  int P = 0, Pmax = 0;
+  std::vector<int32_t> ids, pos;  // (T) token ids, rotary positions
+  std::vector<int32_t> ppos;      // (Pmax) prefix rotary positions 0, 1, ...
+  std::vector<KvDst> kvdst;       // (T) where each row's rotated key and its value go
+  std::vector<KvDst> canddst;     // (max(C, 1)) where candidate row Tn + i's unrotated key and value go
+  std::vector<AttnSegment> segs;  // query row ranges, each with the keys it sees
+  std::vector<std::pair<int32_t, int64_t>> logit_rows;  // (activation row, output row)
+};
+
+// Those tables in the workspace's table buffer, and the host buffer they were
+// uploaded from: an upload may still read it until the micro-batch's sync.
+struct Model::BatchTables {
+  std::vector<char> host;
+  const int32_t *ids, *pos, *ppos;  // (T) (T) (Pmax)
+  const KvDst *kv, *cand;           // (T) (max(C, 1))
+  const int32_t* lrows;             // (logit rows) activation row of each requested row
+  AttnArgs attn;                    // the segments and head geometry; the layer is set per layer
+};
+
+// One micro-batch through the model: lay out its rows and tables, embed, run
+// every layer on all rows at once, produce the requested logits or tokens,
+// then count the rows the caches and candidate sets now hold.
+void Model::run_micro_batch(const std::vector<SeqRun>& batch, const std::vector<Piece>& pieces, Output& out,
+                            RunControl* ctl) {
+  MicroBatch mb = micro_batch_rows(batch, pieces);
+  micro_batch_tables(batch, pieces, mb);
+  const BatchTables d = micro_batch_upload(mb);
+  Workspace& W = *ws_;
+
+  be_->embedding(W.x, w_.embed, d.ids, mb.T);
+  be_->rope_table(W.rope, d.pos, mb.T);
+  if (mb.Pmax > 0) be_->rope_table(W.prope, d.ppos, mb.Pmax);
+  for (int l = 0; l < cfg_.n_layers; ++l) {
+    if (ctl && ctl->cancel.load()) throw Cancelled();
+    attention_block(l, mb, d);  // x += attention(rms_norm(x)); stores the layer's KVs
+    mlp_block(l, mb);           // x += mlp(rms_norm(x))
+  }
+  micro_batch_outputs(mb, d, out);
+  be_->sync();
+
+  // Commit: the caches hold the pieces' ordinary tokens, the candidate slots
+  // their candidates.
+  for (const Piece& p : pieces) {
+    const SeqRun& s = batch[size_t(p.seq)];
+    const int n = p.end - p.begin;
+    if (s.pool) s.pool->length[size_t(s.slot)] += n - (p.last && s.cand ? 1 : 0);
+    if (p.last && s.cand) s.cand->filled[size_t(s.cand_slot)] = 1;
+  }
+  if (ctl) ctl->tokens_done += mb.T;
+}
+
+// Counts the micro-batch's rows (ordinary, then candidates), its distinct
+// candidate prefixes (each is rotated once per layer, whatever the number of
+// sequences reading it) and its logits rows, and sizes the workspace for them.
+Model::MicroBatch Model::micro_batch_rows(const std::vector<SeqRun>& batch, const std::vector<Piece>& pieces) {
+  MicroBatch mb;
+  for (const Piece& p : pieces) {
+    mb.T += p.end - p.begin;
+    if (p.last && batch[size_t(p.seq)].cand) ++mb.C;
+  }
+  mb.Tn = mb.T - mb.C;  // ordinary rows come first, candidates after
+
+  int P = 0;  // rows of the rotated-prefix scratch
   for (const Piece& p : pieces) {
     const SeqRun& s = batch[size_t(p.seq)];
     if (!s.prefix) continue;
     auto key = std::make_pair(s.prefix, s.n_prefix);
-    if (!prefix_off.count(key)) {
-      prefix_off[key] = P;
+    if (!mb.prefix_off.count(key)) {
+      mb.prefix_off[key] = P;
       P += s.n_prefix;
-      Pmax = std::max(Pmax, s.n_prefix);
+      mb.Pmax = std::max(mb.Pmax, s.n_prefix);
     }
   }
   int n_logit_rows = 0;  // rows of this micro-batch whose logits are wanted
@@ -344,14 +401,27 @@ void Model::run_micro_batch(const std::vector<SeqRun>& batch, const std::vector<
     if (s.logits == LogitsMode::All) n_logit_rows += std::max(0, p.end - std::max(p.begin, s.logits_from));
     else if (s.logits == LogitsMode::Last && p.last) n_logit_rows += 1;
   }
-  ensure_workspace(T, P, std::max(1, std::min(n_logit_rows, kLogitChunk)));
-  Workspace& W = *ws_;
+  ensure_workspace(mb.T, P, std::max(1, std::min(n_logit_rows, kLogitChunk)));
+  return mb;
+}
 
-  std::vector<int32_t> ids(static_cast<size_t>(T)), pos(static_cast<size_t>(T)), ppos(static_cast<size_t>(Pmax));
-  std::vector<KvDst> kvdst(static_cast<size_t>(T)), canddst(static_cast<size_t>(std::max(C, 1)));
-  std::vector<AttnSegment> segs;
-  segs.reserve(pieces.size() * 2);
-  std::vector<std::pair<int32_t, int64_t>> logit_rows;  // (activation row, output row)
+// Fills the host tables. A piece's ordinary tokens take the next rows from 0,
+// its candidate (on its sequence's last piece) the next row from Tn. Each row
+// gets its token, its rotary position (after the candidate prefix), where its
+// key and value go and, when wanted, the output row of its logits; the piece
+// adds one attention segment for its ordinary rows and one for its candidate,
+// which sees the same keys.
+void Model::micro_batch_tables(const std::vector<SeqRun>& batch, const std::vector<Piece>& pieces,
+                               MicroBatch& mb) {
+  const int kvd = cfg_.kv_dim();
+  const DType act = be_->act_dtype();
+  const size_t es = dtype_size(act);
+  mb.ids.assign(size_t(mb.T), 0);
+  mb.pos.assign(size_t(mb.T), 0);
+  mb.ppos.assign(size_t(mb.Pmax), 0);
+  mb.kvdst.assign(size_t(mb.T), KvDst{});
+  mb.canddst.assign(size_t(std::max(mb.C, 1)), KvDst{});
+  mb.segs.reserve(pieces.size() * 2);
 
   // Output row of each sequence's first logits row.
   std::vector<int64_t> out_base(batch.size());
@@ -363,169 +433,200 @@ void Model::run_micro_batch(const std::vector<SeqRun>& batch, const std::vector<
       r += logit_rows_of(s);
     }
   }
-  for (int j = 0; j < Pmax; ++j) ppos[size_t(j)] = j;
+  for (int j = 0; j < mb.Pmax; ++j) mb.ppos[size_t(j)] = j;
 
-  int row = 0, cand_row = Tn, scratch_row = 0;
+  int row = 0, cand_row = mb.Tn, scratch_row = 0;
   for (const Piece& p : pieces) {
     const SeqRun& s = batch[size_t(p.seq)];
     const int n = p.end - p.begin;
     const bool has_cand = p.last && s.cand;
     const int n_norm = n - (has_cand ? 1 : 0);
     const int base = s.pool ? s.pool->length[size_t(s.slot)] : 0;  // main index of the piece's first token
-    // Main keys: the cache slot, or this piece's rows of the scratch KV.
-    const void *kmain, *vmain;
-    int64_t main_stride;
-    int32_t main_dtype;
-    if (s.pool) {
-      const int64_t off = s.pool->offset(s.slot, 0, 0);
-      const size_t pes = dtype_size(s.pool->dtype());
-      kmain = at(s.pool->k(), off, pes);
-      vmain = at(s.pool->v(), off, pes);
-      main_stride = int64_t(s.pool->capacity()) * kvd;
-      main_dtype = int32_t(s.pool->dtype());
-    } else {
-      kmain = at(W.sk, int64_t(scratch_row) * kvd, es);
-      vmain = at(W.sv, int64_t(scratch_row) * kvd, es);
-      main_stride = 0;
-      main_dtype = int32_t(act);
-      scratch_row += n;
-    }
+    const AttnSegment seg = piece_keys(s, n, mb, scratch_row);
     auto place = [&](int r, int j) {  // token j of the sequence goes to activation row r
       const int mi = base + (j - p.begin);
-      ids[size_t(r)] = s.tokens[size_t(j)];
-      pos[size_t(r)] = s.n_prefix + mi;
-      const size_t des = dtype_size(DType(main_dtype));
-      kvdst[size_t(r)] = KvDst{const_cast<char*>(static_cast<const char*>(kmain)) + int64_t(mi) * kvd * int64_t(des),
-                               const_cast<char*>(static_cast<const char*>(vmain)) + int64_t(mi) * kvd * int64_t(des),
-                               main_stride, main_dtype, 0};
+      mb.ids[size_t(r)] = s.tokens[size_t(j)];
+      mb.pos[size_t(r)] = s.n_prefix + mi;
+      const size_t des = dtype_size(DType(seg.main_dtype));
+      mb.kvdst[size_t(r)] =
+          KvDst{const_cast<char*>(static_cast<const char*>(seg.k_main)) + int64_t(mi) * kvd * int64_t(des),
+                const_cast<char*>(static_cast<const char*>(seg.v_main)) + int64_t(mi) * kvd * int64_t(des),
+                seg.main_layer_stride, seg.main_dtype, 0};
       if (s.logits == LogitsMode::All && j >= s.logits_from)
-        logit_rows.push_back({r, out_base[size_t(p.seq)] + j - s.logits_from});
+        mb.logit_rows.push_back({r, out_base[size_t(p.seq)] + j - s.logits_from});
       else if (s.logits == LogitsMode::Last && p.last && j == int(s.tokens.size()) - 1)
-        logit_rows.push_back({r, out_base[size_t(p.seq)]});
+        mb.logit_rows.push_back({r, out_base[size_t(p.seq)]});
     };
-    AttnSegment seg{};
-    seg.k_main = kmain;
-    seg.v_main = vmain;
-    seg.main_layer_stride = main_stride;
-    seg.main_dtype = main_dtype;
-    if (s.prefix) {
-      const int poff = prefix_off.at({s.prefix, s.n_prefix});
-      seg.n_prefix = s.n_prefix;
-      seg.k_prefix = at(W.pk, int64_t(poff) * kvd, es);
-      seg.prefix_k_layer_stride = 0;  // rotated anew for each layer
-      seg.v_prefix = at(s.prefix->v(), s.prefix->offset(0, 0), es);
-      seg.prefix_v_layer_stride = int64_t(s.prefix->n_slot()) * kvd;
-      seg.prefix_dtype = int32_t(act);
-    }
     if (n_norm > 0) {
       AttnSegment g = seg;
       g.q_row = row;
       g.n_q = n_norm;
       g.q_index = base;
-      segs.push_back(g);
+      mb.segs.push_back(g);
       for (int j = p.begin; j < p.begin + n_norm; ++j) place(row++, j);
     }
     if (has_cand) {
       const int r = cand_row++;
       place(r, p.end - 1);
-      canddst[size_t(r - Tn)] = KvDst{at(s.cand->k(), s.cand->offset(0, s.cand_slot), es),
-                                      at(s.cand->v(), s.cand->offset(0, s.cand_slot), es),
-                                      int64_t(s.cand->n_slot()) * kvd, int32_t(act), 0};
+      mb.canddst[size_t(r - mb.Tn)] = KvDst{at(s.cand->k(), s.cand->offset(0, s.cand_slot), es),
+                                            at(s.cand->v(), s.cand->offset(0, s.cand_slot), es),
+                                            int64_t(s.cand->n_slot()) * kvd, int32_t(act), 0};
       AttnSegment g = seg;
       g.q_row = r;
       g.n_q = 1;
       g.q_index = base + n - 1;
-      segs.push_back(g);
+      mb.segs.push_back(g);
     }
   }
+}
 
-  // ---- upload the tables ----------------------------------------------------
+// The keys a piece's rows attend to, as a segment without its query rows.
+// Main keys: the sequence's cache slot, or, without a cache, the piece's rows
+// of the scratch KV (from scratch_row on, which moves past them). Prefix: the
+// candidate keys in the prefix scratch, rotated anew for each layer, and the
+// values where the candidate set holds them.
+AttnSegment Model::piece_keys(const SeqRun& s, int n, const MicroBatch& mb, int& scratch_row) {
+  const int kvd = cfg_.kv_dim();
+  const DType act = be_->act_dtype();
+  const size_t es = dtype_size(act);
+  Workspace& W = *ws_;
+  AttnSegment seg{};
+  if (s.pool) {
+    const int64_t off = s.pool->offset(s.slot, 0, 0);
+    const size_t pes = dtype_size(s.pool->dtype());
+    seg.k_main = at(s.pool->k(), off, pes);
+    seg.v_main = at(s.pool->v(), off, pes);
+    seg.main_layer_stride = int64_t(s.pool->capacity()) * kvd;
+    seg.main_dtype = int32_t(s.pool->dtype());
+  } else {
+    seg.k_main = at(W.sk, int64_t(scratch_row) * kvd, es);
+    seg.v_main = at(W.sv, int64_t(scratch_row) * kvd, es);
+    seg.main_layer_stride = 0;
+    seg.main_dtype = int32_t(act);
+    scratch_row += n;
+  }
+  if (s.prefix) {
+    const int poff = mb.prefix_off.at({s.prefix, s.n_prefix});
+    seg.n_prefix = s.n_prefix;
+    seg.k_prefix = at(W.pk, int64_t(poff) * kvd, es);
+    seg.prefix_k_layer_stride = 0;  // rotated anew for each layer
+    seg.v_prefix = at(s.prefix->v(), s.prefix->offset(0, 0), es);
+    seg.prefix_v_layer_stride = int64_t(s.prefix->n_slot()) * kvd;
+    seg.prefix_dtype = int32_t(act);
+  }
+  return seg;
+}
+
+// Stages the host tables in one buffer, laid out as in the workspace's table
+// buffer (each table 64-byte aligned), and uploads it in one copy.
+Model::BatchTables Model::micro_batch_upload(const MicroBatch& mb) {
+  const ModelConfig& c = cfg_;
+  Workspace& W = *ws_;
   TableLayout lay;
-  const size_t o_ids = lay.put<int32_t>(size_t(T)), o_pos = lay.put<int32_t>(size_t(T));
-  const size_t o_ppos = lay.put<int32_t>(size_t(Pmax)), o_kv = lay.put<KvDst>(size_t(T));
-  const size_t o_cand = lay.put<KvDst>(size_t(std::max(C, 1))), o_seg = lay.put<AttnSegment>(segs.size());
-  const size_t o_lrows = lay.put<int32_t>(logit_rows.size());
+  const size_t o_ids = lay.put<int32_t>(size_t(mb.T)), o_pos = lay.put<int32_t>(size_t(mb.T));
+  const size_t o_ppos = lay.put<int32_t>(size_t(mb.Pmax)), o_kv = lay.put<KvDst>(size_t(mb.T));
+  const size_t o_cand = lay.put<KvDst>(size_t(std::max(mb.C, 1))), o_seg = lay.put<AttnSegment>(mb.segs.size());
+  const size_t o_lrows = lay.put<int32_t>(mb.logit_rows.size());
   FOCUS_CHECK(lay.used <= W.table_bytes, "internal: batch tables overflow");
-  std::vector<char> host(lay.used);
-  std::vector<int32_t> lrows(logit_rows.size());
-  for (size_t i = 0; i < logit_rows.size(); ++i) lrows[i] = logit_rows[i].first;
+  BatchTables d;
+  d.host.assign(lay.used, 0);
+  std::vector<int32_t> lrows(mb.logit_rows.size());
+  for (size_t i = 0; i < mb.logit_rows.size(); ++i) lrows[i] = mb.logit_rows[i].first;
   auto stage = [&](size_t off, const void* src, size_t bytes) {
-    if (bytes) std::memcpy(host.data() + off, src, bytes);
+    if (bytes) std::memcpy(d.host.data() + off, src, bytes);
   };
-  stage(o_ids, ids.data(), ids.size() * 4);
-  stage(o_pos, pos.data(), pos.size() * 4);
-  stage(o_ppos, ppos.data(), ppos.size() * 4);
-  stage(o_kv, kvdst.data(), kvdst.size() * sizeof(KvDst));
-  stage(o_cand, canddst.data(), canddst.size() * sizeof(KvDst));
-  stage(o_seg, segs.data(), segs.size() * sizeof(AttnSegment));
+  stage(o_ids, mb.ids.data(), mb.ids.size() * 4);
+  stage(o_pos, mb.pos.data(), mb.pos.size() * 4);
+  stage(o_ppos, mb.ppos.data(), mb.ppos.size() * 4);
+  stage(o_kv, mb.kvdst.data(), mb.kvdst.size() * sizeof(KvDst));
+  stage(o_cand, mb.canddst.data(), mb.canddst.size() * sizeof(KvDst));
+  stage(o_seg, mb.segs.data(), mb.segs.size() * sizeof(AttnSegment));
   stage(o_lrows, lrows.data(), lrows.size() * 4);
-  be_->upload(W.tables, host.data(), host.size());
+  be_->upload(W.tables, d.host.data(), d.host.size());
   auto table = [&](size_t off) { return static_cast<char*>(W.tables) + off; };
-  const int32_t* d_ids = reinterpret_cast<const int32_t*>(table(o_ids));
-  const int32_t* d_pos = reinterpret_cast<const int32_t*>(table(o_pos));
-  const int32_t* d_ppos = reinterpret_cast<const int32_t*>(table(o_ppos));
-  const KvDst* d_kv = reinterpret_cast<const KvDst*>(table(o_kv));
-  const KvDst* d_cand = reinterpret_cast<const KvDst*>(table(o_cand));
-  const int32_t* d_lrows = reinterpret_cast<const int32_t*>(table(o_lrows));
+  d.ids = reinterpret_cast<const int32_t*>(table(o_ids));
+  d.pos = reinterpret_cast<const int32_t*>(table(o_pos));
+  d.ppos = reinterpret_cast<const int32_t*>(table(o_ppos));
+  d.kv = reinterpret_cast<const KvDst*>(table(o_kv));
+  d.cand = reinterpret_cast<const KvDst*>(table(o_cand));
+  d.lrows = reinterpret_cast<const int32_t*>(table(o_lrows));
 
-  AttnArgs aa;
-  aa.segs = reinterpret_cast<const AttnSegment*>(table(o_seg));
-  aa.segs_host = segs.data();
-  aa.n_seg = int(segs.size());
-  aa.n_rows = T;
-  aa.n_heads = c.n_heads;
-  aa.n_kv_heads = c.n_kv_heads;
-  aa.head_dim = c.head_dim;
-  aa.scale = float(1.0 / std::sqrt(double(c.head_dim)));
+  d.attn.segs = reinterpret_cast<const AttnSegment*>(table(o_seg));
+  d.attn.segs_host = mb.segs.data();
+  d.attn.n_seg = int(mb.segs.size());
+  d.attn.n_rows = mb.T;
+  d.attn.n_heads = c.n_heads;
+  d.attn.n_kv_heads = c.n_kv_heads;
+  d.attn.head_dim = c.head_dim;
+  d.attn.scale = float(1.0 / std::sqrt(double(c.head_dim)));
+  return d;
+}
 
-  // ---- the forward ------------------------------------------------------------
-  // Row slices: [0, Tn) ordinary tokens (base weights), [Tn, T) candidates.
-  auto split_matmul = [&](void* out, const void* x, const Weight& wb, const Weight& bb, const Weight& wc,
-                          const Weight& bc, Epilogue e) { be_->matmul_split(out, x, T, Tn, wb, &bb, wc, &bc, e); };
-  be_->embedding(W.x, w_.embed, d_ids, T);
-  be_->rope_table(W.rope, d_pos, T);
-  if (Pmax > 0) be_->rope_table(W.prope, d_ppos, Pmax);
-  for (int l = 0; l < c.n_layers; ++l) {
-    if (ctl && ctl->cancel.load()) throw Cancelled();
-    const LayerWeights& L = w_.layers[size_t(l)];
-    // attention block
-    be_->rms_norm(W.h, W.x, L.attn_norm, T, c.rms_norm_eps);
-    split_matmul(W.q, W.h, L.wq, L.bq, L.cq, L.cbq, Epilogue::Store);
-    split_matmul(W.k, W.h, L.wk, L.bk, L.ck, L.cbk, Epilogue::Store);
-    split_matmul(W.v, W.h, L.wv, L.bv, L.cv, L.cbv, Epilogue::Store);
-    // Candidates keep their key before rotary: it is rotated again at its
-    // position in front of the local sequence.
-    if (C > 0) be_->kv_store(at(W.k, int64_t(Tn) * kvd, es), at(W.v, int64_t(Tn) * kvd, es), d_cand, C, kvd, l);
-    be_->rope(W.q, T, c.n_heads, W.rope);
-    be_->rope(W.k, T, c.n_kv_heads, W.rope);
-    be_->kv_store(W.k, W.v, d_kv, T, kvd, l);
-    for (const auto& [key, off] : prefix_off) {
-      CandidateSet* set = key.first;
-      const int n = key.second;
-      void* dst = at(W.pk, int64_t(off) * kvd, es);
-      be_->copy(dst, at(set->k(), set->offset(l, 0), es), size_t(n) * kvd * es);
-      be_->rope(dst, n, c.n_kv_heads, W.prope);
-    }
-    aa.layer = l;
-    be_->attention(W.att, W.q, aa);
-    split_matmul(W.x, W.att, L.wo, L.bo, L.co, L.cbo, Epilogue::Add);
-    // MLP block; the gate projection has no candidate variant
-    be_->rms_norm(W.h, W.x, L.ffn_norm, T, c.rms_norm_eps);
-    be_->matmul(W.gate, W.h, T, L.w_gate, nullptr, Epilogue::Store);
-    split_matmul(W.up, W.h, L.w_up, Weight{}, L.c_up, Weight{}, Epilogue::Store);
-    be_->swiglu(W.gate, W.gate, W.up, int64_t(T) * inter);
-    split_matmul(W.x, W.gate, L.w_down, Weight{}, L.c_down, Weight{}, Epilogue::Add);
+// Layer l's attention on every row, added to the residual stream x. The
+// candidate rows go through the candidate projections, and their key (before
+// rotary) and value are kept in their candidate slot too. Every row's rotated
+// key and value are stored (cache or scratch KV) before attention reads them,
+// so a piece's rows see each other and the candidates of this micro-batch.
+void Model::attention_block(int l, const MicroBatch& mb, const BatchTables& d) {
+  const ModelConfig& c = cfg_;
+  const LayerWeights& L = w_.layers[size_t(l)];
+  Workspace& W = *ws_;
+  const int T = mb.T, Tn = mb.Tn, kvd = c.kv_dim();
+  const size_t es = dtype_size(be_->act_dtype());
+  be_->rms_norm(W.h, W.x, L.attn_norm, T, c.rms_norm_eps);
+  split_matmul(*be_, W.q, W.h, T, Tn, L.wq, L.bq, L.cq, L.cbq, Epilogue::Store);
+  split_matmul(*be_, W.k, W.h, T, Tn, L.wk, L.bk, L.ck, L.cbk, Epilogue::Store);
+  split_matmul(*be_, W.v, W.h, T, Tn, L.wv, L.bv, L.cv, L.cbv, Epilogue::Store);
+  // Candidates keep their key before rotary: it is rotated again at its
+  // position in front of the local sequence.
+  if (mb.C > 0) be_->kv_store(at(W.k, int64_t(Tn) * kvd, es), at(W.v, int64_t(Tn) * kvd, es), d.cand, mb.C, kvd, l);
+  be_->rope(W.q, T, c.n_heads, W.rope);
+  be_->rope(W.k, T, c.n_kv_heads, W.rope);
+  be_->kv_store(W.k, W.v, d.kv, T, kvd, l);
+  // Each distinct prefix's keys of this layer, rotated at positions 0, 1, ...
+  for (const auto& [key, off] : mb.prefix_off) {
+    CandidateSet* set = key.first;
+    const int n = key.second;
+    void* dst = at(W.pk, int64_t(off) * kvd, es);
+    be_->copy(dst, at(set->k(), set->offset(l, 0), es), size_t(n) * kvd * es);
+    be_->rope(dst, n, c.n_kv_heads, W.prope);
   }
+  AttnArgs aa = d.attn;
+  aa.layer = l;
+  be_->attention(W.att, W.q, aa);
+  split_matmul(*be_, W.x, W.att, T, Tn, L.wo, L.bo, L.co, L.cbo, Epilogue::Add);
+}
 
-  // ---- logits (or sampled tokens) ---------------------------------------------
-  const int V = c.vocab_size;
+// Layer l's MLP on every row, added to the residual stream x. The candidate
+// rows use the candidate up and down projections; the gate projection has no
+// candidate variant.
+void Model::mlp_block(int l, const MicroBatch& mb) {
+  const ModelConfig& c = cfg_;
+  const LayerWeights& L = w_.layers[size_t(l)];
+  Workspace& W = *ws_;
+  const int T = mb.T, Tn = mb.Tn;
+  be_->rms_norm(W.h, W.x, L.ffn_norm, T, c.rms_norm_eps);
+  be_->matmul(W.gate, W.h, T, L.w_gate, nullptr, Epilogue::Store);
+  split_matmul(*be_, W.up, W.h, T, Tn, L.w_up, Weight{}, L.c_up, Weight{}, Epilogue::Store);
+  be_->swiglu(W.gate, W.gate, W.up, int64_t(T) * c.intermediate_size);
+  split_matmul(*be_, W.x, W.gate, T, Tn, L.w_down, Weight{}, L.c_down, Weight{}, Epilogue::Add);
+}
+
+// The requested rows' final norm and lm_head, kLogitChunk rows at a time (the
+// logits scratch holds that many): their logits copied to the output rows, or
+// sampled on the backend with each row's uniform number.
+void Model::micro_batch_outputs(const MicroBatch& mb, const BatchTables& d, Output& out) {
+  const ModelConfig& c = cfg_;
+  Workspace& W = *ws_;
+  const int dim = c.hidden_size, V = c.vocab_size;
+  const auto& logit_rows = mb.logit_rows;
   const size_t nl = logit_rows.size();
   std::vector<float> chunk(out.logits && nl ? std::min<size_t>(nl, kLogitChunk) * size_t(V) : 0);
   std::vector<int32_t> toks(out.tokens ? std::min<size_t>(nl, kLogitChunk) : 0);
   std::vector<float> us(toks.size());
   for (size_t b = 0; b < nl; b += kLogitChunk) {
     const int n = int(std::min(nl - b, size_t(kLogitChunk)));
-    be_->gather_rows(W.lx, W.x, d_lrows + b, n, dim);
+    be_->gather_rows(W.lx, W.x, d.lrows + b, n, dim);
     be_->rms_norm(W.lx, W.lx, w_.norm, n, c.rms_norm_eps);
     be_->matmul(W.logits, W.lx, n, w_.lm_head, nullptr, Epilogue::StoreF32);
     if (out.logits) {
@@ -541,16 +642,6 @@ void Model::run_micro_batch(const std::vector<SeqRun>& batch, const std::vector<
       for (int i = 0; i < n; ++i) (*out.tokens)[size_t(logit_rows[b + size_t(i)].second)] = toks[size_t(i)];
     }
   }
-  be_->sync();
-
-  // ---- commit -----------------------------------------------------------------
-  for (const Piece& p : pieces) {
-    const SeqRun& s = batch[size_t(p.seq)];
-    const int n = p.end - p.begin;
-    if (s.pool) s.pool->length[size_t(s.slot)] += n - (p.last && s.cand ? 1 : 0);
-    if (p.last && s.cand) s.cand->filled[size_t(s.cand_slot)] = 1;
-  }
-  if (ctl) ctl->tokens_done += T;
 }
 
 }  // namespace focus
