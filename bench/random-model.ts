@@ -9,6 +9,12 @@
 // whatever the model size): a 100M-parameter model writes in about a second
 // plus the disk time.
 //
+// writeCheckpoint below is the one TypeScript writer of safetensors files and
+// config.json: the tests' small models (test/helpers/checkpoint.ts) and their
+// deliberately broken files (test/helpers/safetensors.ts) go through it too.
+// The C++ tests have their own (test/cpp/common/random_checkpoint.h), as they
+// run without Node.
+//
 //   npx tsx bench/random-model.ts --out DIR [--vocab 32000 --hidden 64 ...] [--tokenizer llama2]
 import fs from 'node:fs';
 import path from 'node:path';
@@ -173,9 +179,10 @@ function planTensors(s: Required<Omit<RandomModelSpec, 'tokenizer' | 'maxShardBy
 
 const BYTES: Record<RandomDtype, number> = { F32: 4, F16: 2, BF16: 2 };
 
-// The TypeScript float32 -> f16 / bf16 conversions (test/helpers/safetensors.ts
-// and scripts/demo use these too). The engine's own are focus::f32_to_f16 /
-// f32_to_bf16 in cpp/core/dtype.h: the same rounding, in C++ for the native side.
+// The TypeScript float32 -> f16 / bf16 conversions (used by writeCheckpoint
+// below, so by every safetensors file the tests write, and by scripts/demo).
+// The engine's own are focus::f32_to_f16 / f32_to_bf16 in cpp/core/dtype.h:
+// the same rounding, in C++ for the native side.
 
 // Float32 bits -> bfloat16 bits, round to nearest even (for finite values).
 export function toBf16(src: Uint32Array, dst: Uint16Array, n: number): void {
@@ -211,6 +218,115 @@ export function toF16(src: Uint32Array, dst: Uint16Array, n: number): void {
     }
     dst[i] = sign | h;
   }
+}
+
+/** A tensor to write; its values are asked for in file order, a block at a time. */
+export interface TensorSource {
+  name: string;
+  dtype: RandomDtype;
+  shape: number[];
+  /** Sets out to the values of elements [from, from + out.length), as float32. */
+  fill(out: Float32Array, from: number): void;
+}
+
+const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** The header of a safetensors file holding the tensors back to back, in order. */
+export function safetensorsHeader(tensors: readonly Omit<TensorSource, 'fill'>[]): Record<string, unknown> {
+  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
+  let off = 0;
+  for (const t of tensors) {
+    const b = numel(t.shape) * BYTES[t.dtype];
+    header[t.name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [off, off + b] };
+    off += b;
+  }
+  return header;
+}
+
+/**
+ * A safetensors file as a sequence of byte pieces: the header's length (8
+ * bytes, little endian) and its JSON, padded with spaces so that tensor data
+ * starts 8-byte aligned, then each tensor's values in its dtype, a block at a
+ * time. `header` may be an edited safetensorsHeader(tensors), to describe the
+ * data wrongly on purpose. The data pieces share one buffer: consume each
+ * before asking for the next.
+ */
+export function* safetensorsPieces(
+  tensors: readonly TensorSource[],
+  header: Record<string, unknown> = safetensorsHeader(tensors),
+): Generator<Uint8Array> {
+  let hjson = JSON.stringify(header);
+  while ((8 + Buffer.byteLength(hjson)) % 8 !== 0) hjson += ' ';
+  const head = Buffer.alloc(8 + Buffer.byteLength(hjson));
+  head.writeBigUInt64LE(BigInt(Buffer.byteLength(hjson)), 0);
+  head.write(hjson, 8, 'utf8');
+  yield head;
+  const block = Math.min(1 << 20, Math.max(1, ...tensors.map((t) => numel(t.shape)))); // elements per piece
+  const f32 = new Float32Array(block);
+  const u32 = new Uint32Array(f32.buffer);
+  const u16 = new Uint16Array(block);
+  for (const t of tensors) {
+    const n = numel(t.shape);
+    for (let done = 0; done < n; done += block) {
+      const m = Math.min(block, n - done);
+      t.fill(f32.subarray(0, m), done);
+      if (t.dtype === 'F32') yield new Uint8Array(f32.buffer, 0, m * 4);
+      else {
+        (t.dtype === 'BF16' ? toBf16 : toF16)(u32, u16, m);
+        yield new Uint8Array(u16.buffer, 0, m * 2);
+      }
+    }
+  }
+}
+
+export interface CheckpointFiles {
+  /** the files written, config.json excepted */
+  files: string[];
+  /** elements written */
+  parameters: number;
+  /** bytes of tensor data */
+  bytes: number;
+}
+
+/**
+ * Writes config.json and the tensors into `dir` (created if needed; files of
+ * the same names are replaced): model.safetensors for one shard, else
+ * model-0000i-of-0000n.safetensors per shard and model.safetensors.index.json.
+ */
+export function writeCheckpoint(
+  dir: string,
+  config: Record<string, unknown>,
+  shards: readonly (readonly TensorSource[])[],
+): CheckpointFiles {
+  const files =
+    shards.length === 1
+      ? ['model.safetensors']
+      : shards.map((_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  let parameters = 0;
+  let bytes = 0;
+  const weightMap: Record<string, string> = {};
+  shards.forEach((shard, si) => {
+    const fd = fs.openSync(path.join(dir, files[si]), 'w');
+    try {
+      for (const piece of safetensorsPieces(shard))
+        for (let off = 0; off < piece.length; ) off += fs.writeSync(fd, piece, off, piece.length - off);
+    } finally {
+      fs.closeSync(fd);
+    }
+    for (const t of shard) {
+      weightMap[t.name] = files[si];
+      parameters += numel(t.shape);
+      bytes += numel(t.shape) * BYTES[t.dtype];
+    }
+  });
+  if (files.length > 1)
+    fs.writeFileSync(
+      path.join(dir, 'model.safetensors.index.json'),
+      JSON.stringify({ metadata: { total_size: bytes }, weight_map: weightMap }, null, 2) + '\n',
+    );
+  return { files, parameters, bytes };
 }
 
 /**
@@ -284,14 +400,13 @@ export async function writeRandomModel(dir: string, spec: RandomModelSpec = {}):
 
   const tensors = planTensors(s);
   const esize = BYTES[s.dtype];
-  const count = (t: TensorPlan) => t.shape.reduce((a, b) => a * b, 1);
   // Shards: greedy, in tensor order; a tensor larger than the cap gets its own shard.
   const shards: TensorPlan[][] = [[]];
   let shardBytes = 0;
   const cap = spec.maxShardBytes ?? Infinity;
   if (!(cap > 0)) throw new Error(`random model: maxShardBytes must be positive, got ${String(spec.maxShardBytes)}`);
   for (const t of tensors) {
-    const b = count(t) * esize;
+    const b = numel(t.shape) * esize;
     if (shardBytes > 0 && shardBytes + b > cap) {
       shards.push([]);
       shardBytes = 0;
@@ -299,75 +414,25 @@ export async function writeRandomModel(dir: string, spec: RandomModelSpec = {}):
     shards[shards.length - 1].push(t);
     shardBytes += b;
   }
-  const files =
-    shards.length === 1
-      ? ['model.safetensors']
-      : shards.map((_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`);
-
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
 
   // One random stream for the whole model (mulberry32), consumed in tensor order.
   let state = s.seed >>> 0;
-  const BLOCK = 1 << 20; // elements per write
-  const f32 = new Float32Array(BLOCK);
-  const u32 = new Uint32Array(f32.buffer);
-  const u16 = new Uint16Array(BLOCK);
-  let params = 0;
-  let bytes = 0;
-  const weightMap: Record<string, string> = {};
-  for (let si = 0; si < shards.length; si++) {
-    const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
-    let off = 0;
-    for (const t of shards[si]) {
-      const b = count(t) * esize;
-      header[t.name] = { dtype: s.dtype, shape: t.shape, data_offsets: [off, off + b] };
-      off += b;
-      weightMap[t.name] = files[si];
-    }
-    let hjson = JSON.stringify(header);
-    // Pad the header so tensor data starts 8-byte aligned.
-    while ((8 + Buffer.byteLength(hjson)) % 8 !== 0) hjson += ' ';
-    const head = Buffer.alloc(8 + Buffer.byteLength(hjson));
-    head.writeBigUInt64LE(BigInt(Buffer.byteLength(hjson)), 0);
-    head.write(hjson, 8, 'utf8');
-    const fh = await fs.promises.open(path.join(dir, files[si]), 'w');
-    try {
-      await fh.write(head);
-      for (const t of shards[si]) {
-        const n = count(t);
-        // uniform(-a, a) has standard deviation a / sqrt(3)
-        const a = t.kind === 'matrix' ? Math.sqrt(3 / t.fanIn) : t.kind === 'bias' ? 0.1 : 0;
-        for (let done = 0; done < n; done += BLOCK) {
-          const m = Math.min(BLOCK, n - done);
-          if (t.kind === 'ones') f32.fill(1, 0, m);
-          else
-            for (let i = 0; i < m; i++) {
-              state = (state + 0x6d2b79f5) | 0;
-              let r = Math.imul(state ^ (state >>> 15), state | 1);
-              r ^= r + Math.imul(r ^ (r >>> 7), r | 61);
-              f32[i] = (((r ^ (r >>> 14)) >>> 0) / 2147483648 - 1) * a;
-            }
-          let out: Uint8Array;
-          if (s.dtype === 'F32') out = new Uint8Array(f32.buffer, 0, m * 4);
-          else {
-            (s.dtype === 'BF16' ? toBf16 : toF16)(u32, u16, m);
-            out = new Uint8Array(u16.buffer, 0, m * 2);
-          }
-          await fh.write(out);
+  const source = (t: TensorPlan): TensorSource => {
+    // uniform(-a, a) has standard deviation a / sqrt(3)
+    const a = t.kind === 'matrix' ? Math.sqrt(3 / t.fanIn) : t.kind === 'bias' ? 0.1 : 0;
+    const fill = (out: Float32Array) => {
+      if (t.kind === 'ones') out.fill(1);
+      else
+        for (let i = 0; i < out.length; i++) {
+          state = (state + 0x6d2b79f5) | 0;
+          let r = Math.imul(state ^ (state >>> 15), state | 1);
+          r ^= r + Math.imul(r ^ (r >>> 7), r | 61);
+          out[i] = (((r ^ (r >>> 14)) >>> 0) / 2147483648 - 1) * a;
         }
-        params += n;
-        bytes += n * esize;
-      }
-    } finally {
-      await fh.close();
-    }
-  }
-  if (files.length > 1)
-    fs.writeFileSync(
-      path.join(dir, 'model.safetensors.index.json'),
-      JSON.stringify({ metadata: { total_size: bytes }, weight_map: weightMap }, null, 2) + '\n',
-    );
+    };
+    return { name: t.name, dtype: s.dtype, shape: t.shape, fill };
+  };
+  const { files, parameters: params, bytes } = writeCheckpoint(dir, config, shards.map((shard) => shard.map(source)));
   if (tokDir) {
     for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) {
       const src = path.join(tokDir, f);

@@ -1,10 +1,14 @@
-// Test helper: small random LLaMA checkpoints with any feature switched on.
+// Test helper: small random LLaMA checkpoints with any feature switched on,
+// written by bench/random-model.ts's writeCheckpoint. The values are this
+// file's own (tinyTensors), not writeRandomModel's: norm weights spread
+// around 1 rather than all 1, so a norm weight applied wrongly shows.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+import { writeCheckpoint } from '../../bench/random-model';
 import { makeRng } from '../../lib/sampling';
-import { buildSafetensors, type Dtype, type TensorSpec } from './safetensors';
+import { tensorSources, type Dtype, type TensorSpec } from './safetensors';
 
 export interface TinyModelSpec {
   vocab?: number;
@@ -122,24 +126,9 @@ export function writeTinyModel(spec: TinyModelSpec = {}, dir?: string): string {
     ...(spec.ropeScaling ? { rope_scaling: spec.ropeScaling } : {}),
     ...spec.config,
   };
-  fs.writeFileSync(path.join(out, 'config.json'), JSON.stringify(config, null, 2));
-  const tensors = tinyTensors(s);
-  const shards = spec.shards ?? 1;
-  if (shards <= 1) {
-    fs.writeFileSync(path.join(out, 'model.safetensors'), buildSafetensors(tensors));
-  } else {
-    const names = Object.keys(tensors);
-    const weightMap: Record<string, string> = {};
-    for (let i = 0; i < shards; i++) {
-      const file = `model-${String(i + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.safetensors`;
-      const part: Record<string, TensorSpec> = {};
-      names.filter((_, j) => j % shards === i).forEach((n) => {
-        part[n] = tensors[n];
-        weightMap[n] = file;
-      });
-      fs.writeFileSync(path.join(out, file), buildSafetensors(part));
-    }
-    fs.writeFileSync(path.join(out, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
-  }
+  // Shards take the tensors in turn, so that each holds some of every layer.
+  const tensors = tensorSources(tinyTensors(s));
+  const shards = Math.max(1, spec.shards ?? 1);
+  writeCheckpoint(out, config, Array.from({ length: shards }, (_, i) => tensors.filter((_, j) => j % shards === i)));
   return out;
 }

@@ -1,24 +1,28 @@
 // Test helper: write and read safetensors files, including deliberately broken ones.
+// The bytes come from the checkpoint writer of bench/random-model.ts.
 import fs from 'node:fs';
 
-import { toBf16, toF16 } from '../../bench/random-model';
+import { safetensorsHeader, safetensorsPieces, type TensorSource } from '../../bench/random-model';
 
 export type Dtype = 'F32' | 'F16' | 'BF16';
 
 export interface TensorSpec {
   dtype: Dtype;
   shape: number[];
-  /** values (converted to dtype) */
+  /** values (converted to dtype), as many as the shape holds */
   data: ArrayLike<number>;
 }
 
-export function encodeTensor(t: TensorSpec): Buffer {
-  const n = t.data.length;
-  if (t.dtype === 'F32') return Buffer.from(Float32Array.from(t.data).buffer);
-  const f = Float32Array.from(t.data);
-  const u = new Uint16Array(n);
-  (t.dtype === 'BF16' ? toBf16 : toF16)(new Uint32Array(f.buffer), u, n);
-  return Buffer.from(u.buffer);
+/** The tensors, in key order, as the checkpoint writer's sources. */
+export function tensorSources(tensors: Record<string, TensorSpec>): TensorSource[] {
+  return Object.entries(tensors).map(([name, t]) => {
+    const n = t.shape.reduce((a, x) => a * x, 1);
+    if (t.data.length !== n) throw new Error(`tensor ${name}: ${t.data.length} values for shape (${t.shape.join(', ')})`);
+    const fill = (out: Float32Array, from: number) => {
+      for (let i = 0; i < out.length; i++) out[i] = t.data[from + i];
+    };
+    return { name, dtype: t.dtype, shape: t.shape, fill };
+  });
 }
 
 /** Builds a safetensors file; `header` can be edited before it is serialised. */
@@ -26,21 +30,12 @@ export function buildSafetensors(
   tensors: Record<string, TensorSpec>,
   edit?: (header: Record<string, unknown>) => void,
 ): Buffer {
-  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
-  const bufs: Buffer[] = [];
-  let off = 0;
-  for (const [name, t] of Object.entries(tensors)) {
-    const b = encodeTensor(t);
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + b.length] };
-    bufs.push(b);
-    off += b.length;
-  }
+  const sources = tensorSources(tensors);
+  const header = safetensorsHeader(sources);
   edit?.(header);
-  let hjson = JSON.stringify(header);
-  while ((8 + hjson.length) % 8 !== 0) hjson += ' ';
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(Buffer.byteLength(hjson)));
-  return Buffer.concat([len, Buffer.from(hjson), ...bufs]);
+  const pieces: Buffer[] = [];
+  for (const piece of safetensorsPieces(sources, header)) pieces.push(Buffer.from(piece)); // a copy: pieces share a buffer
+  return Buffer.concat(pieces);
 }
 
 /** Reads a safetensors file into float64 arrays (F32/F16/BF16). */
