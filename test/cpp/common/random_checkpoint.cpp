@@ -1,3 +1,5 @@
+// Random-weight checkpoints for the C++ tests; why this writer exists beside
+// bench/random-model.ts is in random_checkpoint.h.
 #include "common/random_checkpoint.h"
 
 #include <algorithm>

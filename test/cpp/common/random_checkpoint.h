@@ -7,6 +7,15 @@
 // per weight); norm weights are 1 +- 0.1, the embedding +-1. Values come from
 // a counter-based generator (seed, tensor, block), so a file's bytes depend
 // on the seed only, whatever the number of threads writing it.
+//
+// It mirrors bench/random-model.ts (writeRandomModel, which writes through
+// writeCheckpoint, the one TypeScript writer of these files): the same
+// Hugging Face layout (config.json with beacon_param, beacon_* candidate
+// tensors), not the same bytes (its own values, tensor order and config
+// fields; no biases, tied embeddings or beacon_embed_tokens). It stays a
+// second writer because the C++ tests and benchmarks run without Node.js (a
+// GPU machine may have none), and because it fills a multi-GB file with
+// every core, where the TypeScript writer streams on one thread.
 #pragma once
 
 #include <cstddef>
