@@ -14,6 +14,12 @@
 // "A A" with |A| fixed teaches) does so on neither; one that does not copy,
 // no better on either.
 //
+//   passkey (with --passkey LEN) 40 official pass-key prompts of LEN tokens
+//          (native: the whole prompt in the window), the answer fed after
+//          the prompt: its mean NLL per token, the fraction of its tokens
+//          that are the argmax (teacher-forced), and the fraction of
+//          prompts whose every answer token is. Chance for a digit is ln 10.
+//
 //   triple (with --triple LO-HI) 40 sequences: BOS, LO..HI word pieces, the
 //          same twice more; what the fixed-distance shortcut passes only for
 //          the lengths it was trained on.
@@ -21,10 +27,11 @@
 // The word pieces are those of a fixed list of common words, or --pool FILE
 // (a JSON array of token ids: the pool a model was trained on).
 //
-//   npx tsx scripts/demo/copy-check.ts [--pool FILE] [--triple LO-HI] DIR [DIR...]
+//   npx tsx scripts/demo/copy-check.ts [--pool FILE] [--triple LO-HI] [--passkey LEN] DIR [DIR...]
 import fs from 'node:fs';
 
 import { loadModel, type Model } from '../../lib/model';
+import { makePasskeyOfficialPrompt } from '../../lib/eval/passkey-official';
 import { makeRng } from '../../lib/sampling';
 
 const WORDS =
@@ -49,7 +56,37 @@ async function score(m: Model, ids: number[]): Promise<number[]> {
 
 const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
 
-export async function copyCheck(dir: string, opts: { pool?: number[]; triple?: [number, number] } = {}) {
+type CheckOptions = { pool?: number[]; triple?: [number, number]; passkey?: number };
+
+async function passkeyCheck(m: Model, len: number) {
+  const tok = m.tokenizer!;
+  const r = makeRng(5);
+  let nll = 0;
+  let hits = 0;
+  let tokens = 0;
+  let whole = 0;
+  for (let k = 0; k < 40; k++) {
+    const p = makePasskeyOfficialPrompt(tok, len, 'tokens', r);
+    const ans = tok.encode(p.answer, { addSpecial: false });
+    const rows = await m.logits(p.ids, { continuation: ans.slice(0, -1), focus: { minChunkedLength: Math.max(p.ids.length + ans.length, m.focusDefaults.localWindow) + 1 } });
+    let all = true;
+    rows.forEach((row, i) => {
+      let mx = -Infinity;
+      let arg = 0;
+      for (let j = 0; j < row.length; j++) if (row[j] > mx) ((mx = row[j]), (arg = j));
+      let s = 0;
+      for (let j = 0; j < row.length; j++) s += Math.exp(row[j] - mx);
+      nll += -(row[ans[i]] - mx - Math.log(s));
+      if (arg === ans[i]) hits++;
+      else all = false;
+      tokens++;
+    });
+    if (all) whole++;
+  }
+  return { length: len, answerNll: nll / tokens, tokenAccuracy: hits / tokens, promptAccuracy: whole / 40 };
+}
+
+export async function copyCheck(dir: string, opts: CheckOptions = {}) {
   const m = await loadModel(dir, { threads: 1 });
   try {
     const tok = m.tokenizer;
@@ -87,7 +124,8 @@ export async function copyCheck(dir: string, opts: { pool?: number[]; triple?: [
       s.forEach((v, i) => (isRepeat[i + 2] ? repeat : first).push(v));
     }
     const spans = { firstNll: mean(first), repeatNll: mean(repeat), repeats: repeat.length, firsts: first.length };
-    if (!opts.triple) return { tokens: ids.length, list: listResult, spans };
+    const passkey = opts.passkey ? await passkeyCheck(m, opts.passkey) : undefined;
+    if (!opts.triple) return { tokens: ids.length, list: listResult, spans, passkey };
     const [lo, hi] = opts.triple;
     const f3: number[] = [];
     const r3: number[] = [];
@@ -98,7 +136,7 @@ export async function copyCheck(dir: string, opts: { pool?: number[]; triple?: [
       // s[i] predicts token i + 2: the first copy starts at token n + 1
       s.forEach((v, i) => (i + 2 <= n ? f3 : i + 2 > n + 1 ? r3 : []).push(v));
     }
-    return { tokens: ids.length, list: listResult, spans, triple: { lengths: `${lo}-${hi}`, firstNll: mean(f3), repeatNll: mean(r3) } };
+    return { tokens: ids.length, list: listResult, spans, passkey, triple: { lengths: `${lo}-${hi}`, firstNll: mean(f3), repeatNll: mean(r3) } };
   } finally {
     m.dispose();
   }
@@ -107,7 +145,7 @@ export async function copyCheck(dir: string, opts: { pool?: number[]; triple?: [
 if (require.main === module)
   (async () => {
     const argv = process.argv.slice(2);
-    const opts: { pool?: number[]; triple?: [number, number] } = {};
+    const opts: CheckOptions = {};
     const dirs: string[] = [];
     for (let i = 0; i < argv.length; i++) {
       if (argv[i] === '--pool') opts.pool = JSON.parse(fs.readFileSync(argv[++i], 'utf8')) as number[];
@@ -115,9 +153,12 @@ if (require.main === module)
         const m = /^(\d+)-(\d+)$/.exec(argv[++i] ?? '');
         if (!m || Number(m[1]) < 1 || Number(m[2]) < Number(m[1])) throw new Error('--triple LO-HI, e.g. 16-24');
         opts.triple = [Number(m[1]), Number(m[2])];
+      } else if (argv[i] === '--passkey') {
+        opts.passkey = Number(argv[++i]);
+        if (!Number.isInteger(opts.passkey) || opts.passkey < 64) throw new Error('--passkey LEN: a prompt length in tokens, at least 64');
       } else dirs.push(argv[i]);
     }
-    if (!dirs.length) throw new Error('usage: copy-check.ts [--pool FILE] [--triple LO-HI] DIR [DIR...]');
+    if (!dirs.length) throw new Error('usage: copy-check.ts [--pool FILE] [--triple LO-HI] [--passkey LEN] DIR [DIR...]');
     for (const d of dirs) process.stdout.write(JSON.stringify({ model: d, ...(await copyCheck(d, opts)) }) + '\n');
   })().catch((e) => {
     process.stderr.write(`copy-check: ${(e as Error).message}\n`);

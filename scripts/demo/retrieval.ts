@@ -34,6 +34,10 @@
 //                that attend a fixed distance back (copy-check's spans show
 //                it: repeats at other distances are not predicted), it
 //                rewards copying strongly enough to start the next stage.
+//   short.jsonl  60,000 documents (packed by the trainer): official pass-key
+//                prompts with 0..150 filler characters, chunk ++ P pass keys
+//                with 12..40-token chunks, lookups in tables of 2..5 lines,
+//                natural text; the first retrieval stage (shortDoc).
 //   spans.jsonl  60,000 records of 128 tokens of the same word pieces in
 //                which spans of 3..12 tokens come back from random earlier
 //                places, so the distance varies: only an induction head
@@ -77,6 +81,15 @@ class Gen {
   key(): number {
     return this.int(1, 49999);
   }
+  /**
+   * The answer after "... The pass key is": `${k}.` encodes as "▁" and the
+   * digits, as the number does inside running text and as the evaluation
+   * counts the answer's tokens. (` ${k}.` would start with "▁▁", a token
+   * the evaluation never accepts: the data before this fix taught it.)
+   */
+  answer(k: number): number[] {
+    return this.enc(`${k}.`);
+  }
   /** n tokens of natural text from a random place */
   text(n: number): number[] {
     const at = this.int(0, this.natural.length - n - 1);
@@ -102,7 +115,7 @@ class Gen {
     const c = [...this.filler(before, official), ...line, ...this.filler(room - before, official)];
     const tailFill = this.int(0, 24);
     const p = [BOS, ...this.filler(tailFill, official), ...this.enc('\n' + PASSKEY_TASK + '\n' + PASSKEY_QUESTION)];
-    return [...c, ...p, ...this.enc(` ${k}.`)];
+    return [...c, ...p, ...this.answer(k)];
   }
   /** a lookup table of n lines, and its entries */
   table(n: number): { lines: number[]; entries: { w: string; k: number }[] } {
@@ -127,7 +140,30 @@ class Gen {
     const k = this.key();
     const chars = Math.max(0, Math.floor((n - 70) * 3.6));
     const text = this.r() < 0.7 ? passkeyOfficialText(chars, Math.floor(this.r() * chars), k) : passkeyText(Math.floor(chars / 18), 0, k);
-    return [BOS, ...this.enc(text), ...this.enc(` ${k}.`)];
+    return [BOS, ...this.enc(text), ...this.answer(k)];
+  }
+  /**
+   * A short retrieval document for the first retrieval stage (short.jsonl):
+   * the same three shapes at a tenth of the distances. A model learns to
+   * retrieve at short distances first (few tokens compete for the
+   * attention, so the gradient toward the right one is large) and then
+   * extends to long ones quickly; trained at long distances from the start
+   * it does not begin at all (README, "Why it does not copy").
+   */
+  shortDoc(): number[] {
+    const u = this.r();
+    if (u < 0.4) {
+      const k = this.key();
+      const chars = this.int(0, 150);
+      return [BOS, ...this.enc(passkeyOfficialText(chars, Math.floor(this.r() * chars), k)), ...this.answer(k)];
+    }
+    if (u < 0.7) return [BOS, ...this.passkeyChunk(this.int(12, 40))];
+    if (u < 0.85) {
+      const t = this.table(this.int(2, 5));
+      const asked = [...t.entries].sort(() => this.r() - 0.5).slice(0, this.int(1, t.entries.length));
+      return [BOS, ...t.lines, BOS, ...asked.flatMap((e) => this.question(e))];
+    }
+    return [BOS, ...this.text(this.int(64, 128))];
   }
   /** a record of exactly SEQ tokens (BOS first): pieces of one kind, then natural text */
   record(kind: number): number[] {
@@ -250,6 +286,12 @@ function main(argv: string[]): void {
       focus.push(JSON.stringify({ ids }));
     }
     fs.writeFileSync(path.join(out, 'focus.jsonl'), focus.join('\n') + '\n');
+    {
+      const gs = new Gen(tok, natural, words, seed + 2000); // its own draws
+      const lines: string[] = [];
+      for (let i = 0; i < 60000; i++) lines.push(JSON.stringify({ ids: gs.shortDoc() }));
+      fs.writeFileSync(path.join(out, 'short.jsonl'), lines.join('\n') + '\n');
+    }
     const stats = { seed, records, kinds: { passkeyChunks: kinds[0], lookupChunks: kinds[1], prompts: kinds[2], natural: kinds[3] }, docs, docKinds: { lookup: dk[0], passkey: dk[1], natural: dk[2] } };
     fs.writeFileSync(path.join(out, 'retrieval.json'), JSON.stringify(stats, null, 2) + '\n');
     process.stdout.write(JSON.stringify(stats) + '\n');
