@@ -44,7 +44,7 @@
 //                (find the earlier occurrence of the current token, predict
 //                what followed it) predicts the repeats.
 //
-//   npx tsx scripts/demo/retrieval.ts --out DIR [--seed 11] [--records 24000] [--docs 12000]
+//   npx tsx scripts/demo/retrieval.ts --out DIR [--seed 11] [--records 24000] [--docs 12000] [--legacy-answers]
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -88,8 +88,10 @@ class Gen {
    * the evaluation never accepts: the data before this fix taught it.)
    */
   answer(k: number): number[] {
-    return this.enc(`${k}.`);
+    return this.enc(this.legacyAnswers ? ` ${k}.` : `${k}.`);
   }
+  /** --legacy-answers: the encoding before the fix, to reproduce runs made on that data */
+  legacyAnswers = false;
   /** n tokens of natural text from a random place */
   text(n: number): number[] {
     const at = this.int(0, this.natural.length - n - 1);
@@ -196,11 +198,13 @@ function main(argv: string[]): void {
   let seed = 11;
   let records = 24000;
   let docs = 12000;
+  let legacy = false;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--out') out = argv[++i];
     else if (argv[i] === '--seed') seed = Number(argv[++i]);
     else if (argv[i] === '--records') records = Number(argv[++i]);
     else if (argv[i] === '--docs') docs = Number(argv[++i]);
+    else if (argv[i] === '--legacy-answers') legacy = true;
     else throw new Error(`retrieval: unknown argument ${argv[i]}`);
   }
   if (!out) throw new Error('retrieval: --out DIR is required');
@@ -211,6 +215,7 @@ function main(argv: string[]): void {
     const natural = tok.encode(src.map((s) => s.text).join('\n\n'), { addSpecial: false });
     const words = [...new Set(src.flatMap((s) => s.text.split(/\s+/)).filter((w) => /^[a-z]{3,10}$/.test(w)))];
     const g = new Gen(tok, natural, words, seed);
+    g.legacyAnswers = legacy;
     fs.mkdirSync(out, { recursive: true });
     const freq = new Map<number, number>();
     for (const id of natural) if (id >= 259) freq.set(id, (freq.get(id) ?? 0) + 1);
