@@ -34,8 +34,9 @@
 //                that attend a fixed distance back (copy-check's spans show
 //                it: repeats at other distances are not predicted), it
 //                rewards copying strongly enough to start the next stage.
-//   short.jsonl  60,000 documents (packed by the trainer): official pass-key
-//                prompts with 0..150 filler characters, chunk ++ P pass keys
+//   short.jsonl  60,000 documents (packed by the trainer): the information
+//                line and the question a few filler sentences apart, official
+//                pass-key prompts with 0..150 filler characters, chunk ++ P pass keys
 //                with 12..40-token chunks, lookups in tables of 2..5 lines,
 //                natural text; the first retrieval stage (shortDoc).
 //   spans.jsonl  60,000 records of 128 tokens of the same word pieces in
@@ -155,12 +156,20 @@ class Gen {
   shortDoc(): number[] {
     const u = this.r();
     if (u < 0.4) {
+      // the information line and the question with at most a few filler
+      // sentences between (no task text): distances of 15..40 tokens
+      const k = this.key();
+      const pre = passkeyOfficialGarbage(this.int(0, 60));
+      const mid = passkeyOfficialGarbage(this.int(0, 90));
+      return [BOS, ...this.enc([pre, passkeyInfoLine(k), mid, PASSKEY_QUESTION].join('\n')), ...this.answer(k)];
+    }
+    if (u < 0.6) {
       const k = this.key();
       const chars = this.int(0, 150);
       return [BOS, ...this.enc(passkeyOfficialText(chars, Math.floor(this.r() * chars), k)), ...this.answer(k)];
     }
-    if (u < 0.7) return [BOS, ...this.passkeyChunk(this.int(12, 40))];
-    if (u < 0.85) {
+    if (u < 0.75) return [BOS, ...this.passkeyChunk(this.int(12, 40))];
+    if (u < 0.9) {
       const t = this.table(this.int(2, 5));
       const asked = [...t.entries].sort(() => this.r() - 0.5).slice(0, this.int(1, t.entries.length));
       return [BOS, ...t.lines, BOS, ...asked.flatMap((e) => this.question(e))];
