@@ -39,6 +39,7 @@
 //                pass-key prompts with 0..150 filler characters, chunk ++ P pass keys
 //                with 12..40-token chunks, lookups in tables of 2..5 lines,
 //                natural text; the first retrieval stage (shortDoc).
+//   short-v1.jsonl  the same without the micro documents (its first version).
 //   spans.jsonl  60,000 records of 128 tokens of the same word pieces in
 //                which spans of 3..12 tokens come back from random earlier
 //                places, so the distance varies: only an induction head
@@ -153,9 +154,12 @@ class Gen {
    * extends to long ones quickly; trained at long distances from the start
    * it does not begin at all (README, "Why it does not copy").
    */
-  shortDoc(): number[] {
+  shortDoc(micro = true): number[] {
+    // the shares of micro, official, chunk ++ P, lookup (the rest natural);
+    // micro = false gives the first version (no micro documents)
+    const [a, b, c, d] = micro ? [0.4, 0.6, 0.75, 0.9] : [0, 0.4, 0.7, 0.85];
     const u = this.r();
-    if (u < 0.4) {
+    if (u < a) {
       // the information line and the question with at most a few filler
       // sentences between (no task text): distances of 15..40 tokens
       const k = this.key();
@@ -163,13 +167,13 @@ class Gen {
       const mid = passkeyOfficialGarbage(this.int(0, 90));
       return [BOS, ...this.enc([pre, passkeyInfoLine(k), mid, PASSKEY_QUESTION].join('\n')), ...this.answer(k)];
     }
-    if (u < 0.6) {
+    if (u < b) {
       const k = this.key();
       const chars = this.int(0, 150);
       return [BOS, ...this.enc(passkeyOfficialText(chars, Math.floor(this.r() * chars), k)), ...this.answer(k)];
     }
-    if (u < 0.75) return [BOS, ...this.passkeyChunk(this.int(12, 40))];
-    if (u < 0.9) {
+    if (u < c) return [BOS, ...this.passkeyChunk(this.int(12, 40))];
+    if (u < d) {
       const t = this.table(this.int(2, 5));
       const asked = [...t.entries].sort(() => this.r() - 0.5).slice(0, this.int(1, t.entries.length));
       return [BOS, ...t.lines, BOS, ...asked.flatMap((e) => this.question(e))];
@@ -305,6 +309,12 @@ function main(argv: string[]): void {
       const lines: string[] = [];
       for (let i = 0; i < 60000; i++) lines.push(JSON.stringify({ ids: gs.shortDoc() }));
       fs.writeFileSync(path.join(out, 'short.jsonl'), lines.join('\n') + '\n');
+      // short-v1.jsonl: the first version, without the micro documents (the
+      // shipped lineage's first 200 steps of this stage ran on it)
+      const g1 = new Gen(tok, natural, words, seed + 2000);
+      const v1: string[] = [];
+      for (let i = 0; i < 60000; i++) v1.push(JSON.stringify({ ids: g1.shortDoc(false) }));
+      fs.writeFileSync(path.join(out, 'short-v1.jsonl'), v1.join('\n') + '\n');
     }
     const stats = { seed, records, kinds: { passkeyChunks: kinds[0], lookupChunks: kinds[1], prompts: kinds[2], natural: kinds[3] }, docs, docKinds: { lookup: dk[0], passkey: dk[1], natural: dk[2] } };
     fs.writeFileSync(path.join(out, 'retrieval.json'), JSON.stringify(stats, null, 2) + '\n');

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Short distances first: a 2-layer LLaMA (hidden 64, 4 heads, MLP 128) learns
+# the pass-key toy of scripts/demo/passkey-toy.ts in 1500 steps when key and
+# question are 0..20 filler tokens apart, barely when they are 0..200 apart,
+# and extends from the short run to 0..200 in 400 more steps. Prints one JSON
+# line per evaluation; a few minutes on 2 threads.
+#
+#   bash scripts/demo/passkey-toy.sh [WORK=.demo/passkey-toy]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+W=${1:-.demo/passkey-toy}
+CLI="node dist/lib/cli/main.js"
+TOY="npx tsx scripts/demo/passkey-toy.ts"
+mkdir -p "$W"
+$TOY data "$W/short.jsonl" 0 20 7
+$TOY data "$W/long.jsonl" 0 200 8
+rm -rf "$W/init" "$W/short" "$W/long" "$W/short-long"
+$CLI random-model --out "$W/init" --vocab 64 --hidden 64 --intermediate 128 --layers 2 --heads 4 --kv-heads 4 \
+  --max-position-embeddings 512 --seed 3 > /dev/null
+train() { # from data out seq steps lr
+  $CLI train --model "$W/$1" --data "$W/$2.jsonl" --out "$W/$3" --params all --loss lm --seq-len "$4" --steps "$5" \
+    --batch 32 --lr "$6" --warmup 20 --beta2 0.95 --seed 1 --threads 1 --save-every 100000 > "$W/$3.log" 2>&1
+}
+train init short short 64 1500 3e-3 & train init long long 256 1500 3e-3 & wait
+$TOY eval "$W/short" 0 20
+$TOY eval "$W/short" 0 200
+$TOY eval "$W/long" 0 200
+train short long short-long 256 400 1e-3
+$TOY eval "$W/short-long" 0 200
+$TOY eval "$W/short-long" 100 400

@@ -1,0 +1,79 @@
+// A pass-key toy: how the distance between key and question decides whether
+// a small LLaMA learns to retrieve at all (scripts/demo/passkey-toy.sh runs
+// it). Vocabulary 64: BOS 1, digits 3..12, filler 13..58, the marker
+// "key is" 59 60, the question mark 61. A document is
+//
+//   BOS, filler, 59 60, five digits, filler, 61 59 60, the same five digits
+//
+// with F filler tokens in all (F uniform in [lo, hi], split at random). Only
+// the last five digits can be predicted, and only by finding the key.
+//
+//   npx tsx scripts/demo/passkey-toy.ts data OUT.jsonl LO HI [SEED]
+//   npx tsx scripts/demo/passkey-toy.ts eval DIR LO HI
+//
+// eval: 60 documents, the answer teacher-forced; prints the fraction of
+// answer digits that are the argmax and of documents whose every digit is.
+import fs from 'node:fs';
+
+import { loadModel } from '../../lib/model';
+
+function lcg(seed: number): () => number {
+  let s = seed;
+  return () => (s = (s * 16807) % 2147483647) / 2147483647;
+}
+
+function toyDocument(r: () => number, lo: number, hi: number): { ids: number[]; key: number[] } {
+  const int = (a: number, b: number) => a + Math.floor(r() * (b - a + 1));
+  const fill = (k: number) => Array.from({ length: k }, () => int(13, 58));
+  const key = Array.from({ length: 5 }, () => int(3, 12));
+  const f = int(lo, hi);
+  const before = int(0, f);
+  return { ids: [1, ...fill(before), 59, 60, ...key, ...fill(f - before), 61, 59, 60], key };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [mode, target, loS, hiS, seedS] = argv;
+  const lo = Number(loS);
+  const hi = Number(hiS);
+  if (!(mode === 'data' || mode === 'eval') || !target || !(Number.isInteger(lo) && Number.isInteger(hi) && 0 <= lo && lo <= hi))
+    throw new Error('usage: passkey-toy.ts data OUT.jsonl LO HI [SEED] | eval DIR LO HI');
+  if (mode === 'data') {
+    const r = lcg(Number(seedS ?? 7));
+    const lines: string[] = [];
+    for (let i = 0; i < 40000; i++) {
+      const d = toyDocument(r, lo, hi);
+      lines.push(JSON.stringify({ ids: [...d.ids, ...d.key] }));
+    }
+    fs.writeFileSync(target, lines.join('\n') + '\n');
+    return;
+  }
+  const m = await loadModel(target, { threads: 1 });
+  try {
+    const r = lcg(999);
+    let hits = 0;
+    let whole = 0;
+    for (let t = 0; t < 60; t++) {
+      const d = toyDocument(r, lo, hi);
+      const rows = await m.logits(d.ids, {
+        continuation: d.key.slice(0, 4),
+        focus: { minChunkedLength: Math.max(d.ids.length + 6, m.focusDefaults.localWindow) + 1 },
+      });
+      let all = true;
+      rows.forEach((row, i) => {
+        let best = 0;
+        for (let j = 1; j < row.length; j++) if (row[j] > row[best]) best = j;
+        if (best === d.key[i]) hits++;
+        else all = false;
+      });
+      if (all) whole++;
+    }
+    process.stdout.write(JSON.stringify({ model: target, filler: `${lo}-${hi}`, digitAccuracy: hits / 300, documentAccuracy: whole / 60 }) + '\n');
+  } finally {
+    m.dispose();
+  }
+}
+
+main(process.argv.slice(2)).catch((e) => {
+  process.stderr.write(`passkey-toy: ${(e as Error).message}\n`);
+  process.exit(1);
+});
