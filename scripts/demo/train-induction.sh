@@ -1,24 +1,32 @@
 #!/usr/bin/env bash
 # The next base model for models/focus-tiny, in progress (not the shipped
 # one: scripts/demo/train-demo.sh reproduces that). The shipped base does not
-# retrieve because it never formed an induction head; this lineage grows one
-# before the retrieval training (README, "Why it does not copy"):
+# retrieve: it never learned to copy from its window (README, "Why it does
+# not copy"). This lineage gets a base that does, natively:
 #
 #   1a copy-first: pool.jsonl, random word pieces repeated once at a fixed
 #      distance (219 steps from random weights)
 #   1b natural text with those repeats in the mix (300 steps)
 #   1c repeat3.jsonl, A A A with |A| 16..24 (173 steps): fixed-distance copying
-#   1d spans.jsonl, spans repeated at random distances: induction
-#   1e the retrieval mix: base.jsonl (chunk ++ P pass-key and lookup records,
-#      whole pass-key prompts, natural text) with spans.jsonl kept in
+#   1d spans.jsonl, spans repeated at random distances: induction, slowly
+#   1e the retrieval mix (base.jsonl: chunk ++ P pass-key and lookup records,
+#      whole pass-key prompts, natural text) with spans.jsonl kept in, on the
+#      data as first written (answers encoded "▁▁" and digits): 250 steps,
+#      answers still at chance
+#   1f short distances first: short.jsonl (key and question 15..130 tokens
+#      apart; the first 200 steps on short-v1.jsonl): answers leave chance
+#      after 200-300 steps
+#   1g base.jsonl (the long distances) with short.jsonl kept in: the base
 #   then stage 2 and stage 3 as in train-demo.sh, on retrieval/focus.jsonl.
 #
 # The run the README measures drew stages 1c-1d's 300 word pieces as the
 # first 300 met in an earlier draft of spans.jsonl, not the 300 most frequent
-# that retrieval.ts writes; the distances and lengths are the same draws.
+# that retrieval.ts writes (the distances and lengths are the same draws),
+# and stage 1e took that draft as its spans.jsonl.
 #
 # scripts/demo/copy-check.ts measures each stage ("spans": NLL of first
-# occurrences vs repeats at random distances).
+# occurrences vs repeats at random distances; --passkey LEN: the answer of
+# official pass-key prompts of LEN tokens, teacher-forced).
 #
 #   bash scripts/demo/train-induction.sh [WORK=.demo]
 set -euo pipefail
@@ -47,6 +55,23 @@ run repeat3 lm "$R/repeat3.jsonl" -- --seq-len 128 --steps 800 --stop-at 173 --b
 run spans repeat3 "$R/spans.jsonl" -- --seq-len 128 --steps "${SPANS_STEPS:-1000}" --batch 32 --lr 2e-3 --warmup 5 \
   --schedule constant --weight-decay 0 --seed 43 --save-every 50
 npx tsx scripts/demo/copy-check.ts "$WORK/spans"
-run base spans "$R/base.jsonl" "$R/spans.jsonl" -- --seq-len 512 --steps 900 --batch 16 --lr 1e-3 --warmup 20 \
-  --schedule cosine --weight-decay 0.01 --seed 21 --save-every 50
-npx tsx scripts/demo/copy-check.ts "$WORK/base"
+# 1e: the retrieval mix, on the data as first written (--legacy-answers: an
+# answer after "The pass key is" encoded as "▁▁" and digits); stopped at 250
+# (0/20 native pass keys, answers at chance: copy-check --passkey 100).
+[ -f "$R/legacy/base.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$R/legacy" --seed 11 --legacy-answers
+run mix spans "$R/legacy/base.jsonl" "$R/spans.jsonl" -- --seq-len 512 --steps 900 --stop-at 250 --batch 16 --lr 1e-3 \
+  --warmup 20 --schedule cosine --weight-decay 0.01 --seed 21 --save-every 50
+# 1f: short distances first. Key and question 15..130 tokens apart (short.jsonl;
+# its first 200 steps on short-v1.jsonl, which lacks the micro documents):
+# the answers leave chance between steps 100 and 300 of short.jsonl.
+run short1 mix "$R/short-v1.jsonl" -- --seq-len 128 --steps 1500 --stop-at 200 --batch 32 --lr 1e-3 --warmup 20 \
+  --schedule cosine --weight-decay 0.01 --seed 31 --save-every 100
+run short short1 "$R/short.jsonl" -- --seq-len 128 --steps 1500 --stop-at 500 --batch 32 --lr 2e-3 --warmup 20 \
+  --schedule cosine --weight-decay 0.01 --seed 32 --save-every 100
+npx tsx scripts/demo/copy-check.ts --passkey 100 "$WORK/short"
+# 1g: then the long ones (base.jsonl: chunk ++ P pass keys and lookups in
+# chunks of 30..250 tokens, whole official prompts of 90..500) with the short
+# documents kept in the mix: the base model.
+run base short "$R/base.jsonl" "$R/short.jsonl" -- --seq-len 512 --steps 800 --stop-at "${STOP_BASE:-800}" --batch 16 \
+  --lr 1e-3 --warmup 20 --schedule cosine --weight-decay 0.01 --seed 33 --save-every 100
+npx tsx scripts/demo/copy-check.ts --passkey 480 "$WORK/base"
