@@ -40,6 +40,8 @@
 //                with 12..40-token chunks, lookups in tables of 2..5 lines,
 //                natural text; the first retrieval stage (shortDoc).
 //   short-v1.jsonl  the same without the micro documents (its first version).
+//   focus-dense.jsonl  6,000 stage-2 official pass-key documents of 256..2048
+//                tokens whose answer ends a 64-token block (denseDoc).
 //   spans.jsonl  60,000 records of 128 tokens of the same word pieces in
 //                which spans of 3..12 tokens come back from random earlier
 //                places, so the distance varies: only an induction head
@@ -180,6 +182,27 @@ class Gen {
     }
     return [BOS, ...this.text(this.int(64, 128))];
   }
+  /**
+   * A stage-2 document whose answer ends a W-block: an official pass-key
+   * prompt of about n tokens with its answer, the filler before the
+   * information line cut from the front so that the length is a multiple of
+   * `block`. The focus loss scores targets inside the last full block only
+   * (lib/train/geometry.ts), so with a window W = block and local windows
+   * near W the scored token is often a digit of the answer, which only the
+   * memory holds (focus-dense.jsonl).
+   */
+  denseDoc(n: number, block: number): number[] {
+    const k = this.key();
+    const chars = Math.max(0, Math.floor((n - 70) * 3.6));
+    const prefix = Math.floor(this.r() * chars);
+    const ids = [...this.enc(passkeyOfficialText(chars, prefix, k)), ...this.answer(k)];
+    const line = this.enc(passkeyInfoLine(k));
+    let at = -1;
+    for (let i = 0; at < 0 && i + line.length <= ids.length; i++) if (line.every((x, j) => ids[i + j] === x)) at = i;
+    const cut = Math.min((ids.length + 1) % block, Math.max(0, at)); // BOS comes back below
+    const out = [BOS, ...ids.slice(cut)];
+    return out.length % block === 0 ? out : [];
+  }
   /** a record of exactly SEQ tokens (BOS first): pieces of one kind, then natural text */
   record(kind: number): number[] {
     const out = [BOS];
@@ -315,6 +338,15 @@ function main(argv: string[]): void {
       const v1: string[] = [];
       for (let i = 0; i < 60000; i++) v1.push(JSON.stringify({ ids: g1.shortDoc(false) }));
       fs.writeFileSync(path.join(out, 'short-v1.jsonl'), v1.join('\n') + '\n');
+    }
+    {
+      const gd = new Gen(tok, natural, words, seed + 3000); // its own draws
+      const lines: string[] = [];
+      while (lines.length < 6000) {
+        const ids = gd.denseDoc(gd.int(256, 2048), 64);
+        if (ids.length) lines.push(JSON.stringify({ ids }));
+      }
+      fs.writeFileSync(path.join(out, 'focus-dense.jsonl'), lines.join('\n') + '\n');
     }
     const stats = { seed, records, kinds: { passkeyChunks: kinds[0], lookupChunks: kinds[1], prompts: kinds[2], natural: kinds[3] }, docs, docKinds: { lookup: dk[0], passkey: dk[1], natural: dk[2] } };
     fs.writeFileSync(path.join(out, 'retrieval.json'), JSON.stringify(stats, null, 2) + '\n');
