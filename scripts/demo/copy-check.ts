@@ -20,6 +20,11 @@
 //          that are the argmax (teacher-forced), and the fraction of
 //          prompts whose every answer token is. Chance for a digit is ln 10.
 //
+//   lookup (with --lookup N) 30 tables of N lines "The pass key of the W is
+//          K." (distinct words W), then BOS and "The pass key of the W is"
+//          for one of them, the answer teacher-forced: the fraction of its
+//          digits after the first that are the argmax, and of first digits.
+//
 //   triple (with --triple LO-HI) 40 sequences: BOS, LO..HI word pieces, the
 //          same twice more; what the fixed-distance shortcut passes only for
 //          the lengths it was trained on.
@@ -27,7 +32,7 @@
 // The word pieces are those of a fixed list of common words, or --pool FILE
 // (a JSON array of token ids: the pool a model was trained on).
 //
-//   npx tsx scripts/demo/copy-check.ts [--pool FILE] [--triple LO-HI] [--passkey LEN] DIR [DIR...]
+//   npx tsx scripts/demo/copy-check.ts [--pool FILE] [--triple LO-HI] [--passkey LEN] [--lookup N] DIR [DIR...]
 import fs from 'node:fs';
 
 import { loadModel, type Model } from '../../lib/model';
@@ -56,7 +61,35 @@ async function score(m: Model, ids: number[]): Promise<number[]> {
 
 const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
 
-type CheckOptions = { pool?: number[]; triple?: [number, number]; passkey?: number };
+type CheckOptions = { pool?: number[]; triple?: [number, number]; passkey?: number; lookup?: number };
+
+const LOOKUP_WORDS = 'whale ship captain sea boat harbor anchor lantern market tower canal river forest castle garden bridge island valley mountain desert'.split(' ');
+
+async function lookupCheck(m: Model, n: number) {
+  const tok = m.tokenizer!;
+  const r = makeRng(9);
+  let hits = 0;
+  let total = 0;
+  let first = 0;
+  for (let t = 0; t < 30; t++) {
+    const ws = [...LOOKUP_WORDS].sort(() => r() - 0.5).slice(0, n);
+    const keys = ws.map(() => 1 + Math.floor(r() * 49999));
+    const table = ws.map((w, i) => `The pass key of the ${w} is ${keys[i]}.\n`).join('');
+    const q = Math.floor(r() * n);
+    const bos = m.config.bosTokenId;
+    const ids = [bos, ...tok.encode(table, { addSpecial: false }), bos, ...tok.encode(`The pass key of the ${ws[q]} is`, { addSpecial: false })];
+    const ans = tok.encode(`${keys[q]}`, { addSpecial: false });
+    const rows = await m.logits(ids, { continuation: ans.slice(0, -1), focus: { minChunkedLength: Math.max(ids.length + 8, m.focusDefaults.localWindow) + 1 } });
+    rows.forEach((row, i) => {
+      let b = 0;
+      for (let j = 1; j < row.length; j++) if (row[j] > row[b]) b = j;
+      if (i > 0 && b === ans[i]) hits++;
+      if (i > 0) total++;
+      if (i === 1 && b === ans[i]) first++;
+    });
+  }
+  return { entries: n, digitAccuracy: hits / total, firstDigitAccuracy: first / 30 };
+}
 
 async function passkeyCheck(m: Model, len: number) {
   const tok = m.tokenizer!;
@@ -125,7 +158,8 @@ export async function copyCheck(dir: string, opts: CheckOptions = {}) {
     }
     const spans = { firstNll: mean(first), repeatNll: mean(repeat), repeats: repeat.length, firsts: first.length };
     const passkey = opts.passkey ? await passkeyCheck(m, opts.passkey) : undefined;
-    if (!opts.triple) return { tokens: ids.length, list: listResult, spans, passkey };
+    const lookup = opts.lookup ? await lookupCheck(m, opts.lookup) : undefined;
+    if (!opts.triple) return { tokens: ids.length, list: listResult, spans, passkey, lookup };
     const [lo, hi] = opts.triple;
     const f3: number[] = [];
     const r3: number[] = [];
@@ -136,7 +170,7 @@ export async function copyCheck(dir: string, opts: CheckOptions = {}) {
       // s[i] predicts token i + 2: the first copy starts at token n + 1
       s.forEach((v, i) => (i + 2 <= n ? f3 : i + 2 > n + 1 ? r3 : []).push(v));
     }
-    return { tokens: ids.length, list: listResult, spans, passkey, triple: { lengths: `${lo}-${hi}`, firstNll: mean(f3), repeatNll: mean(r3) } };
+    return { tokens: ids.length, list: listResult, spans, passkey, lookup, triple: { lengths: `${lo}-${hi}`, firstNll: mean(f3), repeatNll: mean(r3) } };
   } finally {
     m.dispose();
   }
@@ -156,9 +190,12 @@ if (require.main === module)
       } else if (argv[i] === '--passkey') {
         opts.passkey = Number(argv[++i]);
         if (!Number.isInteger(opts.passkey) || opts.passkey < 64) throw new Error('--passkey LEN: a prompt length in tokens, at least 64');
+      } else if (argv[i] === '--lookup') {
+        opts.lookup = Number(argv[++i]);
+        if (!Number.isInteger(opts.lookup) || opts.lookup < 1 || opts.lookup > LOOKUP_WORDS.length) throw new Error(`--lookup N: table lines, 1..${LOOKUP_WORDS.length}`);
       } else dirs.push(argv[i]);
     }
-    if (!dirs.length) throw new Error('usage: copy-check.ts [--pool FILE] [--triple LO-HI] [--passkey LEN] DIR [DIR...]');
+    if (!dirs.length) throw new Error('usage: copy-check.ts [--pool FILE] [--triple LO-HI] [--passkey LEN] [--lookup N] DIR [DIR...]');
     for (const d of dirs) process.stdout.write(JSON.stringify({ model: d, ...(await copyCheck(d, opts)) }) + '\n');
   })().catch((e) => {
     process.stderr.write(`copy-check: ${(e as Error).message}\n`);
