@@ -28,3 +28,16 @@ $TOY eval "$W/long" 0 200
 train short long short-long 256 400 1e-3
 $TOY eval "$W/short-long" 0 200
 $TOY eval "$W/short-long" 100 400
+# FocusLLM on the toy: the base answers from chunk ++ P across the BOS
+# (chunk-eval), yet neither zero-shot FocusLLM nor 3000 steps of candidate
+# training (W 64, local windows 40..62, continuation loss) retrieve: in two
+# layers the answer exists only after the last attention, so no candidate
+# key or value carries it.
+$TOY chunk-eval "$W/short-long"
+$TOY focus-data "$W/focus.jsonl"
+$TOY focus-eval "$W/short-long"
+rm -rf "$W/focus"
+$CLI train --model "$W/short-long" --data "$W/focus.jsonl" --out "$W/focus" --params candidate --loss focus \
+  --losses continuation --window 64 --local-min 40 --local-max 62 --strides 16,32,64 --prompt-cap 16 --min-length 64 \
+  --max-length 2048 --steps 3000 --batch 16 --lr 3e-3 --seed 2 --save-every 100000 --threads 2 > "$W/focus.log" 2>&1
+$TOY focus-eval "$W/focus"

@@ -10,9 +10,19 @@
 //
 //   npx tsx scripts/demo/passkey-toy.ts data OUT.jsonl LO HI [SEED]
 //   npx tsx scripts/demo/passkey-toy.ts eval DIR LO HI
+//   npx tsx scripts/demo/passkey-toy.ts focus-data OUT.jsonl
+//   npx tsx scripts/demo/passkey-toy.ts focus-eval DIR
+//   npx tsx scripts/demo/passkey-toy.ts chunk-eval DIR
 //
 // eval: 60 documents, the answer teacher-forced; prints the fraction of
 // answer digits that are the argmax and of documents whose every digit is.
+// focus-data: 8,000 documents of 192..512 tokens (filler 176..496) whose
+// answer ends a 64-token block, for stage-2 training with --window 64.
+// focus-eval: 40 documents with 600 filler tokens under FocusLLM (local
+// window 48, chunks of 64, prompt cap 16), the answer teacher-forced.
+// chunk-eval: 40 `chunk ++ P` sequences run natively (a 64-token chunk with
+// the key, BOS, 10 filler tokens and the question): does the base answer
+// from the chunk across the BOS, as a candidate's forward pass must?
 import fs from 'node:fs';
 
 import { loadModel } from '../../lib/model';
@@ -33,6 +43,7 @@ function toyDocument(r: () => number, lo: number, hi: number): { ids: number[]; 
 
 async function main(argv: string[]): Promise<void> {
   const [mode, target, loS, hiS, seedS] = argv;
+  if (mode === 'focus-data' || mode === 'focus-eval' || mode === 'chunk-eval') return focusToy(mode, target);
   const lo = Number(loS);
   const hi = Number(hiS);
   if (!(mode === 'data' || mode === 'eval') || !target || !(Number.isInteger(lo) && Number.isInteger(hi) && 0 <= lo && lo <= hi))
@@ -68,6 +79,60 @@ async function main(argv: string[]): Promise<void> {
       if (all) whole++;
     }
     process.stdout.write(JSON.stringify({ model: target, filler: `${lo}-${hi}`, digitAccuracy: hits / 300, documentAccuracy: whole / 60 }) + '\n');
+  } finally {
+    m.dispose();
+  }
+}
+
+async function focusToy(mode: string, target: string | undefined): Promise<void> {
+  if (!target) throw new Error(`usage: passkey-toy.ts ${mode} ${mode === 'focus-data' ? 'OUT.jsonl' : 'DIR'}`);
+  const fillOf = (r: () => number) => (k: number) => Array.from({ length: k }, () => 13 + Math.floor(r() * 46));
+  const intOf = (r: () => number) => (a: number, b: number) => a + Math.floor(r() * (b - a + 1));
+  if (mode === 'focus-data') {
+    const r = lcg(77);
+    const int = intOf(r);
+    const fill = fillOf(r);
+    const lines: string[] = [];
+    for (let i = 0; i < 8000; i++) {
+      const f = 64 * int(3, 8) - 16;
+      const before = int(0, f - 70);
+      const key = Array.from({ length: 5 }, () => int(3, 12));
+      lines.push(JSON.stringify({ ids: [1, ...fill(before), 59, 60, ...key, ...fill(f - before), 61, 59, 60, ...key] }));
+    }
+    fs.writeFileSync(target, lines.join('\n') + '\n');
+    return;
+  }
+  const m = await loadModel(target, { threads: 1 });
+  try {
+    const r = lcg(mode === 'focus-eval' ? 999 : 5);
+    const int = intOf(r);
+    const fill = fillOf(r);
+    let hits = 0;
+    let whole = 0;
+    for (let t = 0; t < 40; t++) {
+      const key = Array.from({ length: 5 }, () => int(3, 12));
+      let ids: number[];
+      let focus;
+      if (mode === 'focus-eval') {
+        const before = int(0, 500);
+        ids = [1, ...fill(before), 59, 60, ...key, ...fill(600 - before), 61, 59, 60];
+        focus = { localWindow: 48, chunkSize: 64, promptCap: 16, minChunkedLength: 128 };
+      } else {
+        const before = int(0, 57);
+        ids = [1, ...fill(before), 59, 60, ...key, ...fill(57 - before), 1, ...fill(10), 61, 59, 60];
+        focus = { minChunkedLength: Math.max(ids.length + 6, m.focusDefaults.localWindow) + 1 };
+      }
+      const rows = await m.logits(ids, { continuation: key.slice(0, 4), focus });
+      let all = true;
+      rows.forEach((row, i) => {
+        let best = 0;
+        for (let j = 1; j < row.length; j++) if (row[j] > row[best]) best = j;
+        if (best === key[i]) hits++;
+        else all = false;
+      });
+      if (all) whole++;
+    }
+    process.stdout.write(JSON.stringify({ model: target, measure: mode, digitAccuracy: hits / 200, documentAccuracy: whole / 40 }) + '\n');
   } finally {
     m.dispose();
   }
