@@ -41,3 +41,18 @@ $CLI train --model "$W/short-long" --data "$W/focus.jsonl" --out "$W/focus" --pa
   --losses continuation --window 64 --local-min 40 --local-max 62 --strides 16,32,64 --prompt-cap 16 --min-length 64 \
   --max-length 2048 --steps 3000 --batch 16 --lr 3e-3 --seed 2 --save-every 100000 --threads 2 > "$W/focus.log" 2>&1
 $TOY focus-eval "$W/focus"
+# The same with a 4-layer toy (the same data and steps; the layer argument
+# above does not cover it, and it does not retrieve under FocusLLM either).
+rm -rf "$W/init4" "$W/short4" "$W/short-long4" "$W/focus4"
+$CLI random-model --out "$W/init4" --vocab 64 --hidden 64 --intermediate 128 --layers 4 --heads 4 --kv-heads 4 \
+  --max-position-embeddings 1024 --seed 3 > /dev/null
+$CLI train --model "$W/init4" --data "$W/short.jsonl" --out "$W/short4" --params all --loss lm --seq-len 64 --steps 1500 \
+  --batch 32 --lr 3e-3 --warmup 20 --beta2 0.95 --seed 1 --threads 2 --save-every 100000 > "$W/short4.log" 2>&1
+train short4 long short-long4 256 400 1e-3
+$TOY eval "$W/short-long4" 0 200
+$TOY chunk-eval "$W/short-long4"
+$TOY focus-eval "$W/short-long4"
+$CLI train --model "$W/short-long4" --data "$W/focus.jsonl" --out "$W/focus4" --params candidate --loss focus \
+  --losses continuation --window 64 --local-min 40 --local-max 62 --strides 16,32,64 --prompt-cap 16 --min-length 64 \
+  --max-length 2048 --steps 3000 --batch 16 --lr 3e-3 --seed 2 --save-every 100000 --threads 2 > "$W/focus4.log" 2>&1
+$TOY focus-eval "$W/focus4"
