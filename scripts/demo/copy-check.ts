@@ -44,14 +44,18 @@ const WORDS =
   'whale ship captain sea boat man old men white head water deck crew long little good first last must said would could ' +
   'again every still never always through between against under before after during without within toward across behind';
 
+/** One row of logits: the first argmax and the NLL of `target`. */
+function rowScore(row: ArrayLike<number>, target: number): { argmax: number; nll: number } {
+  let mx = -Infinity;
+  let argmax = 0;
+  for (let j = 0; j < row.length; j++) if (row[j] > mx) ((mx = row[j]), (argmax = j));
+  let s = 0;
+  for (let j = 0; j < row.length; j++) s += Math.exp(row[j] - mx);
+  return { argmax, nll: -(row[target] - mx - Math.log(s)) };
+}
+
 function nlls(rows: Float32Array[] | ArrayLike<number>[], ids: number[]): number[] {
-  return rows.map((row, i) => {
-    let mx = -Infinity;
-    for (let j = 0; j < row.length; j++) mx = Math.max(mx, row[j]);
-    let s = 0;
-    for (let j = 0; j < row.length; j++) s += Math.exp(row[j] - mx);
-    return -(row[ids[i + 2]] - mx - Math.log(s));
-  });
+  return rows.map((row, i) => rowScore(row, ids[i + 2]).nll);
 }
 
 async function score(m: Model, ids: number[]): Promise<number[]> {
@@ -81,8 +85,7 @@ async function lookupCheck(m: Model, n: number) {
     const ans = tok.encode(`${keys[q]}`, { addSpecial: false });
     const rows = await m.logits(ids, { continuation: ans.slice(0, -1), focus: { minChunkedLength: Math.max(ids.length + 8, m.focusDefaults.localWindow) + 1 } });
     rows.forEach((row, i) => {
-      let b = 0;
-      for (let j = 1; j < row.length; j++) if (row[j] > row[b]) b = j;
+      const b = rowScore(row, ans[i]).argmax;
       if (i > 0 && b === ans[i]) hits++;
       if (i > 0) total++;
       if (i === 1 && b === ans[i]) first++;
@@ -104,13 +107,9 @@ async function passkeyCheck(m: Model, len: number) {
     const rows = await m.logits(p.ids, { continuation: ans.slice(0, -1), focus: { minChunkedLength: Math.max(p.ids.length + ans.length, m.focusDefaults.localWindow) + 1 } });
     let all = true;
     rows.forEach((row, i) => {
-      let mx = -Infinity;
-      let arg = 0;
-      for (let j = 0; j < row.length; j++) if (row[j] > mx) ((mx = row[j]), (arg = j));
-      let s = 0;
-      for (let j = 0; j < row.length; j++) s += Math.exp(row[j] - mx);
-      nll += -(row[ans[i]] - mx - Math.log(s));
-      if (arg === ans[i]) hits++;
+      const { argmax, nll: n } = rowScore(row, ans[i]);
+      nll += n;
+      if (argmax === ans[i]) hits++;
       else all = false;
       tokens++;
     });
