@@ -48,8 +48,8 @@ t.test('the smallest local window: official 30, scaled down as floor(W/8) for sm
   t.equal(defaultLocalMin(8), 1);
   t.equal(defaultLocalMin(3), 1);
   const g = resolveGeometry();
-  t.same(g, { window: 3072, localMin: 30, localMax: 3070, chunkSizes: [...DEFAULT_CHUNK_SIZES], losses: 'random' }, 'the official defaults');
-  t.same(resolveGeometry({ window: 32 }), { window: 32, localMin: 4, localMax: 30, chunkSizes: [...DEFAULT_CHUNK_SIZES], losses: 'random' });
+  t.same(g, { window: 3072, localMin: 30, localMax: 3070, chunkSizes: [...DEFAULT_CHUNK_SIZES], losses: 'random', target: 'block' }, 'the official defaults');
+  t.same(resolveGeometry({ window: 32 }), { window: 32, localMin: 4, localMax: 30, chunkSizes: [...DEFAULT_CHUNK_SIZES], losses: 'random', target: 'block' });
 });
 
 t.test('bad geometry options name the option', async (t) => {
@@ -61,6 +61,23 @@ t.test('bad geometry options name the option', async (t) => {
   t.throws(() => resolveGeometry({ chunkSizes: [] }), /option chunkSizes must be a non-empty list/);
   t.throws(() => resolveGeometry({ chunkSizes: [4, 0] }), /option chunkSizes\[1\] must be a positive integer, got 0/);
   t.throws(() => resolveGeometry({ losses: 'half' as never }), /option losses must be one of random, both, continuation, repetition, got "half"/);
+  t.throws(() => resolveGeometry({ target: 'first' as never }), /option target must be one of block, last, got "first"/);
+});
+
+t.test('target "last": every example scores the last token, l still drawn over [localMin, localMax]', async (t) => {
+  const g = resolveGeometry({ window: 32, localMin: 5, localMax: 30, chunkSizes: [4, 8], target: 'last' });
+  const rng = new Rng(8);
+  const ls = new Set<number>();
+  const kinds = new Set<string>();
+  for (let i = 0; i < 3000; i++) {
+    const n = rng.int(32, 200);
+    const x = sampleGeometry(rng, n, g);
+    if (x.localStart + x.localSize !== n - 1 || x.localStart < 1) t.fail(`n=${n}: ${JSON.stringify(x)}`);
+    ls.add(x.localSize);
+    kinds.add(x.kinds[0]);
+  }
+  t.equal(ls.size, 26, 'every l of [5, 30]');
+  t.same([...kinds].sort(), ['continuation', 'repetition'], 'both kinds (losses random)');
 });
 
 function check(t: tap.Test, g: GeometryOptions, n: number, draws: number, rng: Rng) {

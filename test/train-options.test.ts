@@ -41,7 +41,7 @@ t.test('schedule: linear / cosine / constant after a linear warmup', async (t) =
 t.test('options: official defaults, params and loss go together', async (t) => {
   const o = resolveTrainOptions({ data: ['a.jsonl'], out: 'out', seed: 3 }, 4096);
   t.match(o, {
-    params: 'candidate', loss: 'focus', losses: 'random', window: 3072, localMin: 30, localMax: 3070,
+    params: 'candidate', loss: 'focus', losses: 'random', window: 3072, localMin: 30, localMax: 3070, target: 'block',
     chunkSizes: [64, 128, 256, 512, 1024, 2048], promptCap: 512, seqLen: 3072, minLength: 3072, maxLength: 8192,
     steps: null, batch: 8, accum: 1, lr: 5e-5, warmup: 0, schedule: 'linear', clip: 1, weightDecay: 0,
     beta1: 0.9, beta2: 0.999, eps: 1e-8, seed: 3, saveEvery: 0, recompute: false,

@@ -26,6 +26,7 @@ const SPEC: Record<string, FlagSpec> = {
   losses: { type: 'string', help: 'focus: random (50/50 per example), both (summed, same geometry), continuation or repetition (default random)' },
   window: { type: 'int', help: 'W: training window in tokens (default 3072)' },
   'local-min': { type: 'int', help: 'smallest local window l (default min(30, floor(W/8)), at least 1)' },
+  target: { type: 'string', help: 'focus: the scored token: block (official: inside the last full W-block, or a random one for repetition) or last (the document\'s last token) (default block)' },
   'local-max': { type: 'int', help: 'largest local window l (default W - 2)' },
   strides: { type: 'list', help: 'chunk lengths C to draw from (default 64,128,256,512,1024,2048)' },
   'prompt-cap': { type: 'int', help: 'cap on the dynamic prompt (default 512)' },
@@ -132,6 +133,7 @@ function options(f: Record<string, unknown>): TrainOptions {
   set('window', 'window');
   set('localMin', 'local-min');
   set('localMax', 'local-max');
+  set('target', 'target');
   set('promptCap', 'prompt-cap');
   set('seqLen', 'seq-len');
   set('minLength', 'min-length');

@@ -9,6 +9,14 @@ export type FocusLossKind = 'continuation' | 'repetition';
 export type LossMix = 'random' | 'both' | FocusLossKind;
 
 export const LOSS_MIXES: readonly LossMix[] = ['random', 'both', 'continuation', 'repetition'];
+/**
+ * Where the scored token lies: block (the official sampling: inside a full
+ * W-block, see sampleGeometry) or last (the document's last token, l still
+ * drawn: for documents built so that their last token needs the memory, such
+ * as a pass-key prompt ending inside its answer).
+ */
+export type TargetMode = 'block' | 'last';
+export const TARGET_MODES: readonly TargetMode[] = ['block', 'last'];
 
 /** The official training window and chunk lengths ("memory strides"). */
 export const DEFAULT_WINDOW = 3072;
@@ -25,6 +33,8 @@ export interface GeometryOptions {
   /** C is drawn uniformly from these */
   chunkSizes: readonly number[];
   losses: LossMix;
+  /** where the target lies (default block, the official sampling) */
+  target: TargetMode;
 }
 
 export interface Geometry {
@@ -69,7 +79,9 @@ export function resolveGeometry(o: Partial<GeometryOptions> = {}): GeometryOptio
   });
   const losses = o.losses ?? 'random';
   if (!LOSS_MIXES.includes(losses)) throw new Error(`option losses must be one of ${LOSS_MIXES.join(', ')}, got ${JSON.stringify(o.losses)}`);
-  return { window, localMin, localMax, chunkSizes: [...chunkSizes], losses };
+  const target = o.target ?? 'block';
+  if (!TARGET_MODES.includes(target)) throw new Error(`option target must be one of ${TARGET_MODES.join(', ')}, got ${JSON.stringify(o.target)}`);
+  return { window, localMin, localMax, chunkSizes: [...chunkSizes], losses, target };
 }
 
 /**
@@ -81,6 +93,8 @@ export function resolveGeometry(o: Partial<GeometryOptions> = {}): GeometryOptio
  * - repetition: block b uniform in [0, floor(n/W) - 1], s = b * W + u, u
  *   uniform in [0, W - l - 1].
  * Either way s + l <= (block + 1) * W - 1 < n: the target x[s + l] exists.
+ * With target "last" (either kind), s = n - 1 - l: the target is x[n - 1]
+ * (no draw for s).
  */
 export function sampleGeometry(rng: Rng, n: number, g: GeometryOptions): Geometry {
   const W = g.window;
@@ -91,7 +105,8 @@ export function sampleGeometry(rng: Rng, n: number, g: GeometryOptions): Geometr
   const C = rng.pick(g.chunkSizes);
   const blocks = Math.floor(n / W);
   let s: number;
-  if (kinds[0] === 'continuation') s = (blocks - 1) * W + rng.int(1, W - l - 1);
+  if (g.target === 'last') s = n - 1 - l;
+  else if (kinds[0] === 'continuation') s = (blocks - 1) * W + rng.int(1, W - l - 1);
   else s = rng.int(0, blocks - 1) * W + rng.int(0, W - l - 1);
   return { kinds, localStart: s, localSize: l, chunkSize: C };
 }

@@ -2,7 +2,7 @@
 // that name the option, and the rules for what a resumed run may change.
 import path from 'node:path';
 
-import { DEFAULT_WINDOW, resolveGeometry, type LossMix } from './geometry';
+import { DEFAULT_WINDOW, resolveGeometry, type LossMix, type TargetMode } from './geometry';
 import { SCHEDULES, type ScheduleKind } from './schedule';
 
 export type TrainParams = 'candidate' | 'all';
@@ -29,6 +29,8 @@ export interface TrainOptions {
   window?: number;
   /** smallest local window l (default min(30, floor(W / 8)), at least 1) */
   localMin?: number;
+  /** focus: where the scored token lies: block (official, default) or last (the document's last token) */
+  target?: TargetMode;
   /** largest local window l (default W - 2) */
   localMax?: number;
   /** chunk lengths C to draw from (default 64, 128, ..., 2048) */
@@ -79,6 +81,7 @@ export interface ResolvedTrainOptions {
   window: number;
   localMin: number;
   localMax: number;
+  target: TargetMode;
   chunkSizes: number[];
   promptCap: number;
   seqLen: number;
@@ -151,7 +154,7 @@ export function resolveTrainOptions(o: TrainOptions, maxPositions: number): Reso
   });
   if (typeof o.out !== 'string' || !o.out) throw new Error('option out: give the output folder');
   const { params, loss } = paramsAndLoss(o);
-  const g = resolveGeometry({ window: o.window, localMin: o.localMin, localMax: o.localMax, chunkSizes: o.chunkSizes, losses: o.losses });
+  const g = resolveGeometry({ window: o.window, localMin: o.localMin, localMax: o.localMax, chunkSizes: o.chunkSizes, losses: o.losses, target: o.target });
   const W = g.window;
   const promptCap = int('promptCap', o.promptCap ?? 512, 1);
   const seqLen = int('seqLen', o.seqLen ?? Math.max(2, Math.min(W, maxPositions > 0 ? maxPositions : W)), 2);
@@ -171,6 +174,7 @@ export function resolveTrainOptions(o: TrainOptions, maxPositions: number): Reso
     window: W,
     localMin: g.localMin,
     localMax: g.localMax,
+    target: g.target,
     chunkSizes: [...g.chunkSizes],
     promptCap,
     seqLen,
@@ -199,7 +203,7 @@ export function resolveTrainOptions(o: TrainOptions, maxPositions: number): Reso
  * given with a different value is an Error naming it.
  */
 export function resumeOptions(saved: ResolvedTrainOptions, given: TrainOptions, dir: string): ResolvedTrainOptions {
-  const out: ResolvedTrainOptions = { ...saved, out: path.resolve(dir) };
+  const out: ResolvedTrainOptions = { ...saved, target: saved.target ?? 'block', out: path.resolve(dir) };
   if (given.out !== undefined && path.resolve(given.out) !== out.out)
     throw new Error(`option out (${given.out}) must be the resumed folder ${dir} (or left out)`);
   for (const [k, v] of Object.entries(given)) {
