@@ -49,6 +49,8 @@
 //                what followed it) predicts the repeats.
 //
 //   npx tsx scripts/demo/retrieval.ts --out DIR [--seed 11] [--records 24000] [--docs 12000] [--legacy-answers]
+//   npx tsx scripts/demo/retrieval.ts --out DIR --focus-answer W [--blocks 2,40] [--answer-prefix J] [--docs N] [--seed S]
+//                (only focus-answer.jsonl: answerDoc, documents of 2..40 W-blocks)
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -203,6 +205,34 @@ class Gen {
     const out = [BOS, ...ids.slice(cut)];
     return out.length % block === 0 ? out : [];
   }
+  /**
+   * A stage-2 document that ends on an answer token: an official pass-key
+   * prompt of about n tokens followed by the first j tokens of its answer (j
+   * uniform over the answer's tokens), the filler before the information
+   * line cut from the front so that the length is a multiple of `block`,
+   * and the information line before the last block (in memory, never in the
+   * local window). With a window W = block and local windows of exactly
+   * W - 2 tokens, the official continuation sampling scores the document's
+   * last token: every example's target is a token of the answer, which only
+   * the memory holds (focus-answer.jsonl). `answerTokens` > 0: exactly that many
+ * answer tokens (2: "▁" and the first digit). Empty when the draw does not fit.
+   */
+  answerDoc(n: number, block: number, answerTokens = 0): number[] {
+    const k = this.key();
+    const chars = Math.max(0, Math.floor((n - 70) * 3.6));
+    const prefix = Math.floor(this.r() * chars);
+    const answer = this.answer(k);
+    const ids = [...this.enc(passkeyOfficialText(chars, prefix, k)), ...answer.slice(0, answerTokens || this.int(1, answer.length))];
+    // after "\n" the line's first word has no "▁": match from its second token
+    const line = this.enc(passkeyInfoLine(k)).slice(1);
+    let at = -1;
+    for (let i = 0; at < 0 && i + line.length <= ids.length; i++) if (line.every((x, j) => ids[i + j] === x)) at = i - 1;
+    if (at < 0) throw new Error(`answerDoc: the information line of ${k} is not in its document's tokens`);
+    const cut = (ids.length + 1) % block; // BOS comes back below
+    if (at < cut) return [];
+    const out = [BOS, ...ids.slice(cut)];
+    return out.length >= 2 * block && at - cut + 2 + line.length <= out.length - block + 1 ? out : [];
+  }
   /** a record of exactly SEQ tokens (BOS first): pieces of one kind, then natural text */
   record(kind: number): number[] {
     const out = [BOS];
@@ -235,12 +265,18 @@ function main(argv: string[]): void {
   let records = 24000;
   let docs = 12000;
   let legacy = false;
+  let answerBlock = 0;
+  let blocks = [2, 40];
+  let answerPrefix = 0;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--out') out = argv[++i];
     else if (argv[i] === '--seed') seed = Number(argv[++i]);
     else if (argv[i] === '--records') records = Number(argv[++i]);
     else if (argv[i] === '--docs') docs = Number(argv[++i]);
     else if (argv[i] === '--legacy-answers') legacy = true;
+    else if (argv[i] === '--focus-answer') answerBlock = Number(argv[++i]);
+    else if (argv[i] === '--blocks') blocks = argv[++i].split(',').map(Number);
+    else if (argv[i] === '--answer-prefix') answerPrefix = Number(argv[++i]);
     else throw new Error(`retrieval: unknown argument ${argv[i]}`);
   }
   if (!out) throw new Error('retrieval: --out DIR is required');
@@ -253,6 +289,18 @@ function main(argv: string[]): void {
     const g = new Gen(tok, natural, words, seed);
     g.legacyAnswers = legacy;
     fs.mkdirSync(out, { recursive: true });
+    if (answerBlock) {
+      // only focus-answer.jsonl: `docs` documents of blocks[0]..blocks[1] blocks
+      if (!(Number.isInteger(answerBlock) && answerBlock >= 64)) throw new Error('retrieval: --focus-answer needs a block of >= 64 tokens');
+      const ga = new Gen(tok, natural, words, seed + 4000);
+      const lines: string[] = [];
+      while (lines.length < docs) {
+        const ids = ga.answerDoc(ga.int(blocks[0] * answerBlock, blocks[1] * answerBlock), answerBlock, answerPrefix);
+        if (ids.length) lines.push(JSON.stringify({ ids }));
+      }
+      fs.writeFileSync(path.join(out, 'focus-answer.jsonl'), lines.join('\n') + '\n');
+      return;
+    }
     const freq = new Map<number, number>();
     for (const id of natural) if (id >= 259) freq.set(id, (freq.get(id) ?? 0) + 1);
     const pool = [...freq.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, 6600).map((e) => e[0]);
