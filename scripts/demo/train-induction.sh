@@ -75,3 +75,24 @@ npx tsx scripts/demo/copy-check.ts --passkey 100 "$WORK/short"
 run base short "$R/base.jsonl" "$R/short.jsonl" -- --seq-len 512 --steps 800 --stop-at "${STOP_BASE:-800}" --batch 16 \
   --lr 1e-3 --warmup 20 --schedule cosine --weight-decay 0.01 --seed 33 --save-every 100
 npx tsx scripts/demo/copy-check.ts --passkey 480 "$WORK/base"
+# 2: candidate training (in progress). Documents that end inside their
+# answer (retrieval.ts --focus-answer 194) scored at their last token
+# (--target last), the candidate keys started at 2.5x the base keys
+# (scale-keys.ts) and Adam's epsilon at 1e-16: without those two the loss
+# stayed at the digits' prior (README, "The real base: not yet").
+# 2a: the first digit only, chunks of 256 (the loss leaves the prior between
+# steps 200 and 400); 2b: every answer token.
+[ -f "$WORK/fa/a2/focus-answer.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/a2" --focus-answer 194 \
+  --blocks 2,3 --answer-prefix 2 --docs 8000 --seed 13
+[ -f "$WORK/fa/s23/focus-answer.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/s23" --focus-answer 194 \
+  --blocks 2,3 --docs 8000 --seed 12
+[ -d "$WORK/base-k25" ] || npx tsx scripts/demo/scale-keys.ts "$WORK/base" "$WORK/base-k25" 2.5
+stage2() { # name from data seed -- flags
+  local name=$1 from=$2 data=$3 seed=$4; shift 5
+  [ -f "$WORK/$name/trainer_state.json" ] && return 0
+  $CLI train --model "$WORK/$from" --data "$data" --out "$WORK/$name" --params candidate --loss focus \
+    --losses continuation --target last --window 194 --local-min 30 --local-max 192 --strides 256 --prompt-cap 64 \
+    --min-length 388 --max-length 8192 --batch 16 --lr 3e-3 --eps 1e-16 --schedule constant --seed "$seed" "$@"
+}
+stage2 focus-a base-k25 "$WORK/fa/a2/focus-answer.jsonl" 2 -- --steps 2000 --stop-at 500 --save-every 100
+stage2 focus-b focus-a "$WORK/fa/s23/focus-answer.jsonl" 3 -- --steps 2000 --stop-at "${STOP_FOCUS_B:-2000}" --save-every 100
