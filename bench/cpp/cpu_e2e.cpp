@@ -76,6 +76,9 @@ class TimingBackend final : public Backend {
   void matmul(void* o, const void* x, int m, const Weight& w, const Weight* b, Epilogue e) override {
     timed(w.rows >= 8192 ? "matmul lm_head" : "matmul", [&] { in_->matmul(o, x, m, w, b, e); });
   }
+  void matmul_split_group(const void* x, int m, int split, const SplitJob* jobs, int n, Epilogue e) override {
+    timed("matmul", [&] { in_->matmul_split_group(x, m, split, jobs, n, e); });
+  }
   void rope_table(float* t, const int32_t* pos, int n) override { timed("rope_table", [&] { in_->rope_table(t, pos, n); }); }
   void rope(void* x, int n, int h, const float* t) override { timed("rope", [&] { in_->rope(x, n, h, t); }); }
   void kv_store(const void* k, const void* v, const KvDst* d, int n, int kvd, int l) override {

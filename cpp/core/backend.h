@@ -172,6 +172,22 @@ class Backend {
       matmul(static_cast<char*>(out) + size_t(split) * size_t(w1.rows) * es,
              static_cast<const char*>(x) + size_t(split) * size_t(w1.cols) * xs, m - split, w2, b2, e);
   }
+  // Several row-split matmuls that read the same x (m, cols) and split, and
+  // write different outputs (none reads another's output): q, k and v, or
+  // gate and up. Each gives the same numbers as its own matmul_split; a
+  // backend may run them as one parallel region (the CPU does at decode,
+  // where the wake-up and tail of a region cost as much as a small matrix).
+  struct SplitJob {
+    void* out;
+    const Weight* w1;
+    const Weight* b1;
+    const Weight* w2;
+    const Weight* b2;
+  };
+  virtual void matmul_split_group(const void* x, int m, int split, const SplitJob* jobs, int n_jobs, Epilogue e) {
+    for (int j = 0; j < n_jobs; ++j)
+      matmul_split(jobs[j].out, x, m, split, *jobs[j].w1, jobs[j].b1, *jobs[j].w2, jobs[j].b2, e);
+  }
   // table (n, head_dim): cos of pos[i] * inv_freq in the first half, sin in
   // the second half, float32, angles computed in double
   virtual void rope_table(float* table, const int32_t* pos, int n) = 0;

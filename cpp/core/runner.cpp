@@ -574,9 +574,10 @@ void Model::attention_block(int l, const MicroBatch& mb, const BatchTables& d) {
   const int T = mb.T, Tn = mb.Tn, kvd = c.kv_dim();
   const size_t es = dtype_size(be_->act_dtype());
   be_->rms_norm(W.h, W.x, L.attn_norm, T, c.rms_norm_eps);
-  split_matmul(*be_, W.q, W.h, T, Tn, L.wq, L.bq, L.cq, L.cbq, Epilogue::Store);
-  split_matmul(*be_, W.k, W.h, T, Tn, L.wk, L.bk, L.ck, L.cbk, Epilogue::Store);
-  split_matmul(*be_, W.v, W.h, T, Tn, L.wv, L.bv, L.cv, L.cbv, Epilogue::Store);
+  const Backend::SplitJob qkv[3] = {{W.q, &L.wq, &L.bq, &L.cq, &L.cbq},
+                                    {W.k, &L.wk, &L.bk, &L.ck, &L.cbk},
+                                    {W.v, &L.wv, &L.bv, &L.cv, &L.cbv}};
+  be_->matmul_split_group(W.h, T, Tn, qkv, 3, Epilogue::Store);
   // Candidates keep their key before rotary: it is rotated again at its
   // position in front of the local sequence.
   if (mb.C > 0) be_->kv_store(at(W.k, int64_t(Tn) * kvd, es), at(W.v, int64_t(Tn) * kvd, es), d.cand, mb.C, kvd, l);
@@ -606,8 +607,10 @@ void Model::mlp_block(int l, const MicroBatch& mb) {
   Workspace& W = *ws_;
   const int T = mb.T, Tn = mb.Tn;
   be_->rms_norm(W.h, W.x, L.ffn_norm, T, c.rms_norm_eps);
-  be_->matmul(W.gate, W.h, T, L.w_gate, nullptr, Epilogue::Store);
-  split_matmul(*be_, W.up, W.h, T, Tn, L.w_up, Weight{}, L.c_up, Weight{}, Epilogue::Store);
+  const Weight none;
+  const Backend::SplitJob gate_up[2] = {{W.gate, &L.w_gate, nullptr, &L.w_gate, nullptr},
+                                        {W.up, &L.w_up, &none, &L.c_up, &none}};
+  be_->matmul_split_group(W.h, T, Tn, gate_up, 2, Epilogue::Store);
   be_->swiglu(W.gate, W.gate, W.up, int64_t(T) * c.intermediate_size);
   split_matmul(*be_, W.x, W.gate, T, Tn, L.w_down, Weight{}, L.c_down, Weight{}, Epilogue::Add);
 }
@@ -621,7 +624,7 @@ void Model::micro_batch_outputs(const MicroBatch& mb, const BatchTables& d, Outp
   const int dim = c.hidden_size, V = c.vocab_size;
   const auto& logit_rows = mb.logit_rows;
   const size_t nl = logit_rows.size();
-  std::vector<float> chunk(out.logits && nl ? std::min<size_t>(nl, kLogitChunk) * size_t(V) : 0);
+  std::vector<float> chunk;  // staging, for rows whose output rows are not consecutive
   std::vector<int32_t> toks(out.tokens ? std::min<size_t>(nl, kLogitChunk) : 0);
   std::vector<float> us(toks.size());
   for (size_t b = 0; b < nl; b += kLogitChunk) {
@@ -630,6 +633,16 @@ void Model::micro_batch_outputs(const MicroBatch& mb, const BatchTables& d, Outp
     be_->rms_norm(W.lx, W.lx, w_.norm, n, c.rms_norm_eps);
     be_->matmul(W.logits, W.lx, n, w_.lm_head, nullptr, Epilogue::StoreF32);
     if (out.logits) {
+      // Consecutive output rows (decode's one row, a sequence's rows) are
+      // downloaded in place; otherwise through the staging buffer.
+      bool consecutive = true;
+      for (int i = 1; i < n && consecutive; ++i)
+        consecutive = logit_rows[b + size_t(i)].second == logit_rows[b].second + i;
+      if (consecutive) {
+        be_->download(out.logits->data() + logit_rows[b].second * V, W.logits, size_t(n) * V * 4);
+        continue;
+      }
+      chunk.resize(size_t(n) * size_t(V));
       be_->download(chunk.data(), W.logits, size_t(n) * V * 4);
       for (int i = 0; i < n; ++i)
         std::memcpy(out.logits->data() + logit_rows[b + size_t(i)].second * V, chunk.data() + size_t(i) * V,

@@ -111,6 +111,18 @@ class CpuBackend final : public Backend {
   void matmul(void* out, const void* x, int m, const Weight& w, const Weight* bias, Epilogue e) override {
     cpu::matmul(pool_, f(out), cf(x), m, w, bias, e == Epilogue::Add);
   }
+  void matmul_split_group(const void* x, int m, int split, const SplitJob* jobs, int n_jobs, Epilogue e) override {
+    std::vector<cpu::MatmulJob> parts;
+    parts.reserve(size_t(2 * n_jobs));
+    for (int j = 0; j < n_jobs; ++j) {
+      const SplitJob& s = jobs[j];
+      if (split > 0) parts.push_back({f(s.out), cf(x), split, s.w1, s.b1});
+      if (m > split)
+        parts.push_back({f(s.out) + int64_t(split) * s.w1->rows, cf(x) + int64_t(split) * s.w1->cols, m - split, s.w2,
+                         s.b2});
+    }
+    cpu::matmul_group(pool_, parts.data(), int(parts.size()), e == Epilogue::Add);
+  }
   void rope_table(float* table, const int32_t* pos, int n) override {
     cpu::rope_table(pool_, table, pos, n, inv_freq_.data(), head_dim_);
   }

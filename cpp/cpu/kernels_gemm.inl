@@ -212,8 +212,8 @@ static void gemv_1(float* out, const float* x, const void* w, int64_t K, int64_t
     vf a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();
     int64_t k = 0;
     for (; k + 4 * W <= K; k += 4 * W) {
-      __builtin_prefetch(wr + k * es + kAhead, 0, 0);
-      if (4 * W * es > 64) __builtin_prefetch(wr + k * es + kAhead + 64, 0, 0);
+#pragma GCC unroll 4
+      for (int64_t b = 0; b < 4 * W * es; b += 64) __builtin_prefetch(wr + k * es + kAhead + b, 0, 0);
       a0 = vfma(vload_as<T>(wr, k), vload(x + k), a0);
       a1 = vfma(vload_as<T>(wr, k + W), vload(x + k + W), a1);
       a2 = vfma(vload_as<T>(wr, k + 2 * W), vload(x + k + 2 * W), a2);

@@ -10,6 +10,7 @@
 //   runs all rows of x against them, kMC rows at a time so the slice of x
 //   being reused stays in L2 as well. Every weight element is converted once.
 #include <algorithm>
+#include <cstdint>
 #include <vector>
 
 #include "../core/error.h"
@@ -43,6 +44,11 @@ void check_matmul(const float* out, const float* x, int m, const Weight& w, cons
 void matmul(ThreadPool& pool, float* out, const float* x, int m, const Weight& w, const Weight* bias, bool accumulate) {
   check_matmul(out, x, m, w, bias);
   if (m == 0) return;
+  if (m <= kGemvRows) {
+    const MatmulJob job{out, x, m, &w, bias};
+    matmul_group(pool, &job, 1, accumulate);
+    return;
+  }
   const Kernels& K = kernels();
   const int64_t N = w.rows, Kd = w.cols;
   const int64_t es = int64_t(dtype_size(w.dtype));
@@ -55,18 +61,6 @@ void matmul(ThreadPool& pool, float* out, const float* x, int m, const Weight& w
     K.to_f32(bias_f.data(), bias->data, int(bias->dtype), N);
   }
   const float* bf = bias_f.empty() ? nullptr : bias_f.data();
-
-  if (m <= kGemvRows) {
-    // Contiguous ranges of 16 output features: long sequential weight streams.
-    constexpr int64_t kRows = 16;
-    const int64_t blocks = (N + kRows - 1) / kRows;
-    const int64_t grain = std::max<int64_t>(1, kParallelMin / (kRows * Kd));
-    pool.parallel_for(blocks, grain, [&](int64_t b, int64_t e) {
-      const int64_t n0 = b * kRows, n1 = std::min(N, e * kRows);
-      K.gemv(out + n0, N, x, Kd, m, wb + n0 * Kd * es, dt, Kd, n1 - n0, bf ? bf + n0 : nullptr, accumulate);
-    });
-    return;
-  }
 
   const int NR = K.gemm_nr;
   const int64_t panels = (N + NR - 1) / NR;
@@ -94,6 +88,85 @@ void matmul(ThreadPool& pool, float* out, const float* x, int m, const Weight& w
       }
     }
   });
+}
+
+void matmul_group(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, bool accumulate) {
+  bool gemv = true;
+  for (int j = 0; j < n_jobs; ++j) {
+    check_matmul(jobs[j].out, jobs[j].x, jobs[j].m, *jobs[j].w, jobs[j].bias);
+    gemv = gemv && jobs[j].m <= kGemvRows;
+  }
+  if (!gemv) {
+    for (int j = 0; j < n_jobs; ++j) matmul(pool, jobs[j].out, jobs[j].x, jobs[j].m, *jobs[j].w, jobs[j].bias, accumulate);
+    return;
+  }
+  const Kernels& K = kernels();
+  // The GEMV: every job's output features in blocks of kRows (long sequential
+  // weight streams), numbered across the jobs; the pool splits that numbering
+  // into contiguous ranges, so a range may end one job and start the next.
+  // Each row's sum is the kernel's, whatever range it falls in.
+  constexpr int64_t kRows = 16;
+  struct Part {
+    int64_t first_block, N, Kd;
+    const char* w;
+    std::vector<float> bias;
+  };
+  std::vector<Part> parts(static_cast<size_t>(n_jobs));
+  int64_t blocks = 0, min_k = INT64_MAX;
+  for (int j = 0; j < n_jobs; ++j) {
+    const Weight& w = *jobs[j].w;
+    Part& p = parts[size_t(j)];
+    p.first_block = blocks;
+    p.N = w.rows;
+    p.Kd = w.cols;
+    p.w = static_cast<const char*>(w.data);
+    if (jobs[j].bias && !jobs[j].bias->empty()) {
+      p.bias.resize(size_t(p.N));
+      K.to_f32(p.bias.data(), jobs[j].bias->data, int(jobs[j].bias->dtype), p.N);
+    }
+    if (jobs[j].m > 0) blocks += (p.N + kRows - 1) / kRows;
+    min_k = std::min(min_k, p.Kd);
+  }
+  if (blocks == 0) return;
+  const int64_t grain = std::max<int64_t>(1, kParallelMin / (kRows * min_k));
+  // Guided ranges: each takes 1/(2 x threads) of what is left, down to the
+  // grain, so the first ranges are long streams and the last ones short: a
+  // thread that starts late, or a region's last microseconds, leave little
+  // for the others to wait on.
+  std::vector<int64_t> bounds{0};
+  const int nt = pool.size();
+  if (nt > 1 && blocks > grain) {
+    for (int64_t left = blocks; left > 0;) {
+      const int64_t take = std::min(left, std::max(grain, left / (2 * nt)));
+      bounds.push_back(bounds.back() + take);
+      left -= take;
+    }
+  } else {
+    bounds.push_back(blocks);
+  }
+  auto range = [&](int64_t b, int64_t e) {
+    int j = 0;
+    while (j + 1 < n_jobs && parts[size_t(j) + 1].first_block <= b) ++j;
+    for (; j < n_jobs && b < e; ++j) {
+      const Part& p = parts[size_t(j)];
+      const MatmulJob& job = jobs[j];
+      if (job.m == 0) continue;
+      const int64_t nb = (p.N + kRows - 1) / kRows;
+      const int64_t lo = b - p.first_block, hi = std::min(nb, e - p.first_block);
+      if (lo >= hi) continue;
+      const int64_t n0 = lo * kRows, n1 = std::min(p.N, hi * kRows);
+      const int64_t es = int64_t(dtype_size(job.w->dtype));
+      K.gemv(job.out + n0, p.N, job.x, p.Kd, job.m, p.w + n0 * p.Kd * es, int(job.w->dtype), p.Kd, n1 - n0,
+             p.bias.empty() ? nullptr : p.bias.data() + n0, accumulate);
+      b = p.first_block + hi;
+    }
+  };
+  if (bounds.size() == 2) {
+    range(0, blocks);
+    return;
+  }
+  pool.parallel_chunks(int64_t(bounds.size()) - 1,
+                       [&](int64_t c) { range(bounds[size_t(c)], bounds[size_t(c) + 1]); });
 }
 
 // ---- backward ---------------------------------------------------------------------

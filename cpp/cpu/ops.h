@@ -15,6 +15,17 @@ namespace focus::cpu {
 // out (m, N) = or += x (m, K) float32 · wᵀ (+ bias), w (N, K) of w.dtype read
 // in place (may be unaligned), bias (N) of any dtype or null/empty.
 void matmul(ThreadPool& pool, float* out, const float* x, int m, const Weight& w, const Weight* bias, bool accumulate);
+// Several matmuls at once, each as matmul() computes it (the same bits): with
+// every m <= 8 (the GEMV regime) as one parallel region over all their
+// output rows, otherwise one after another. No job may read another's output.
+struct MatmulJob {
+  float* out;
+  const float* x;
+  int m;
+  const Weight* w;
+  const Weight* bias;  // may be null or empty
+};
+void matmul_group(ThreadPool& pool, const MatmulJob* jobs, int n_jobs, bool accumulate);
 
 // out (n_rows, n_heads * head_dim) = softmax(q kᵀ * scale) v over the
 // segments of `a` (see AttnSegment in backend.h).

@@ -138,6 +138,56 @@ void test_matmul(cpu::ThreadPool& p1, cpu::ThreadPool& p3) {
           }
   worst.report(kTol);
 
+  // matmul_group (decode's fused q/k/v and gate/up): every job's output has
+  // the bits its own matmul gives, whatever range of the shared region its
+  // rows fall in; jobs of different shapes, biases, and an m = 0 job. Through
+  // the backend's row-split group as well (candidate rows, another weight).
+  for (DType t : kDtypes)
+    for (int m : {1, 3, 8, 9})
+      for (int acc = 0; acc < 2; ++acc) {
+        const int K = 100;
+        const int Ns[] = {257, 33, 1, 64};
+        std::vector<std::unique_ptr<HostWeight>> ws, bs;
+        std::vector<std::vector<float>> init;
+        const std::vector<float> x = random_vec(size_t(m) * K, rng);
+        for (int j = 0; j < 4; ++j) {
+          ws.push_back(std::make_unique<HostWeight>(Ns[j], K, t, rng));
+          bs.push_back(std::make_unique<HostWeight>(Ns[j], 1, t, rng));
+          init.push_back(random_vec(size_t(m) * Ns[j], rng));
+        }
+        for (Isa isa : g_levels) {
+          cpu::set_isa(isa);
+          std::vector<std::vector<float>> want = init, got = init;
+          std::vector<cpu::MatmulJob> jobs;
+          for (int j = 0; j < 4; ++j) {
+            const int mj = j == 2 ? 0 : m;
+            const Weight* bias = j % 2 ? &bs[size_t(j)]->w : nullptr;
+            cpu::matmul(p1, want[size_t(j)].data(), x.data(), mj, ws[size_t(j)]->w, bias, acc);
+            jobs.push_back({got[size_t(j)].data(), x.data(), mj, &ws[size_t(j)]->w, bias});
+          }
+          cpu::matmul_group(p3, jobs.data(), 4, acc);
+          bool same = true;
+          for (int j = 0; j < 4; ++j)
+            same = same && std::memcmp(got[size_t(j)].data(), want[size_t(j)].data(), want[size_t(j)].size() * 4) == 0;
+          ftest::check(same, str(cpu::isa_name(isa), ": matmul_group ", dtype_name(t), " m=", m,
+                                 acc ? " accumulate" : "", " gives each job's matmul bits"));
+        }
+      }
+  {
+    auto be = make_cpu_backend(3);
+    const int m = 5, split = 3, K = 64;
+    HostWeight a1(40, K, DType::F16, rng), a2(40, K, DType::F16, rng), g(72, K, DType::BF16, rng),
+        ab(40, 1, DType::F32, rng);
+    const Weight none;
+    const std::vector<float> x = random_vec(size_t(m) * K, rng);
+    std::vector<float> oa(size_t(m) * 40), og(size_t(m) * 72), wa = oa, wg = og;
+    be->matmul_split(wa.data(), x.data(), m, split, a1.w, &ab.w, a2.w, &none, Epilogue::Store);
+    be->matmul(wg.data(), x.data(), m, g.w, nullptr, Epilogue::Store);
+    const Backend::SplitJob jobs[2] = {{oa.data(), &a1.w, &ab.w, &a2.w, &none}, {og.data(), &g.w, nullptr, &g.w, nullptr}};
+    be->matmul_split_group(x.data(), m, split, jobs, 2, Epilogue::Store);
+    ftest::check(oa == wa && og == wg, "backend matmul_split_group: the bits of matmul_split and matmul");
+  }
+
   // Bad shapes are Errors, not crashes.
   HostWeight w(8, 4, DType::F32, rng), b(5, 1, DType::F32, rng);
   std::vector<float> x(16), out(32);
