@@ -7,8 +7,8 @@
 //
 // Decode is memory-bound: each record also gives the step as a fraction of
 // its floor, (weight bytes + KV bytes read per token) / read bandwidth, the
-// bandwidth measured in the same run by bench_cpu_matmul over more bytes than
-// the last-level cache. An engine_profile record splits the step of `step`
+// bandwidth measured by bench_cpu_matmul over more bytes than the last-level
+// cache, right before each measurement (it drifts on a shared VM). An engine_profile record splits the step of `step`
 // (logits to JS) and of `stepToken` (greedy sampling in native code) into
 // matmul, lm_head, attention and the rest (from bench_cpu_e2e --profile: the
 // same model and KV dtype in a C++ loop, each op timed) and the JS side (the
@@ -205,6 +205,16 @@ export async function benchEngine(rep: Reporter, opts: EngineOptions): Promise<v
     }
     for (const [ti, threads] of opts.threads.entries()) {
       const wantLogits = peerDir !== null && gguf !== null && ti === 0 && compareSteps > 0;
+      // The read bandwidth again right before this measurement: on a shared VM
+      // it drifts by 10-20% over the minutes the suite takes.
+      let bwNow: number | undefined;
+      if (buildDir) {
+        try {
+          bwNow = readBandwidth(rep, buildDir, [threads]).get(threads);
+        } catch (e) {
+          rep.fail(`engine: bandwidth program: ${(e as Error).message}`);
+        }
+      }
       const ours = await measureOurs(dir, threads, ids, decodeTokens, repeat, wantLogits ? compareSteps : 0);
       if (wantLogits && peerDir && gguf) {
         // Our rows after the prompt and after each of our greedy tokens; the
@@ -234,7 +244,7 @@ export async function benchEngine(rep: Reporter, opts: EngineOptions): Promise<v
         }
       }
       const bytes = decodeBytes(shape, dtype, nIds, decodeTokens);
-      const bw = bandwidth.get(threads) ?? null;
+      const bw = bwNow ?? bandwidth.get(threads) ?? null;
       // The floor of a decode step: its bytes at the measured read bandwidth.
       const floorMs = bw ? ((bytes.weights + bytes.kv) / (bw * 1e9)) * 1e3 : null;
       const kvName = dtype.toLowerCase();

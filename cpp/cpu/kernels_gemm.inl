@@ -198,7 +198,7 @@ static void gemv_t(float* out, int64_t ldo, const float* x, int64_t ldx, const v
   }
 }
 
-// m = 1 (decode): one weight row at a time, four accumulators along k, so the
+// m = 1 (decode, 16-bit weights): one weight row at a time, four accumulators along k, so the
 // whole matrix is read as one sequential stream (the prefetcher's best case)
 // with a software prefetch kAhead bytes on to cross 4 KiB pages early
 // (measured: 1-2 KiB ahead 37, 4-8 KiB ahead 42 GB/s on one thread).
@@ -231,7 +231,14 @@ template <int T>
 static void gemv_m(float* out, int64_t ldo, const float* x, int64_t ldx, int m, const void* w, int64_t K, int64_t n,
                    const float* bias, bool accumulate) {
   switch (m) {
-    case 1: gemv_1<T>(out, x, w, K, n, bias, accumulate); break;
+    case 1:
+      // F32 rows are twice as long in bytes: four row streams at once read
+      // them faster than one (bench_cpu_matmul, DRAM-resident weights: 28-31
+      // against 21-24 GB/s on one thread, 55-60 against 42-48 on two, where
+      // one stream stays best for 16-bit rows).
+      if (T == kF32) gemv_t<T, 1>(out, ldo, x, ldx, w, K, n, bias, accumulate);
+      else gemv_1<T>(out, x, w, K, n, bias, accumulate);
+      break;
     case 2: gemv_t<T, 2>(out, ldo, x, ldx, w, K, n, bias, accumulate); break;
     case 3: gemv_t<T, 3>(out, ldo, x, ldx, w, K, n, bias, accumulate); break;
     case 4: gemv_t<T, 4>(out, ldo, x, ldx, w, K, n, bias, accumulate); break;
