@@ -16,6 +16,20 @@ import { RefModel, refLogits, relErr } from './helpers/reference';
 
 const FX = path.join(__dirname, 'fixtures');
 
+t.test('lastRunMs: the time the last run spent in the native runner', async (t) => {
+  const model = await loadModel(path.join(FX, 'tiny-gqa'), { backend: 'cpu', threads: 1 });
+  t.teardown(() => model.dispose());
+  t.equal(model.native.lastRunMs, 0, '0 before any run');
+  const ids = Array.from({ length: 200 }, (_, i) => (i === 0 ? 1 : 3 + (i % 500)));
+  const t0 = performance.now();
+  await model.forward(ids);
+  const wall = performance.now() - t0;
+  const ms = model.native.lastRunMs;
+  t.ok(ms > 0 && ms <= wall, `${ms.toFixed(3)} ms in the runner, within the call's ${wall.toFixed(3)} ms`);
+  await model.forward(ids.slice(0, 2));
+  t.ok(model.native.lastRunMs < ms, 'a 2-token run takes less than a 200-token one');
+});
+
 t.test('scratch memory grows only when a run needs more, and is kept between runs', async (t) => {
   const dir = path.join(FX, 'tiny-gqa');
   const model = await loadModel(dir, { backend: 'cpu', threads: 2 });

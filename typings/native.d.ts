@@ -136,6 +136,8 @@ export declare class Model {
   readonly disposed: boolean;
   /** bytes of the runner's scratch now allocated (activations, logits, tables); grows only when a run needs more */
   readonly scratchBytes: number;
+  /** milliseconds the last finished run spent in the native runner (validation to results; no N-API or JS) */
+  readonly lastRunMs: number;
   /** dtype "act" = the backend's activation type */
   createKvPool(slots: number, capacity: number, dtype: NativeDtype | 'act'): KvPool;
   createCandidateSet(slots: number): CandidateSet;

@@ -167,6 +167,10 @@ class Model {
   // Bytes of the runner's scratch now allocated: it grows only when a run
   // needs more than it has (then by half again), and is kept between runs.
   size_t scratch_bytes() const { return ws_bytes_.load(); }
+  // Milliseconds the last finished run (run or run_sample) spent in here,
+  // from validation to its results: the bench subtracts it from a session
+  // step's wall time to get the JavaScript side in the same step.
+  double last_run_ms() const { return last_run_ms_.load(); }
   // Throws naming the file when a checkpoint file was modified in place since
   // load (see MappedFile): run() calls it before and after each run, as
   // the CPU backend reads the weights from the memory maps.
@@ -231,6 +235,7 @@ class Model {
   std::vector<Weight> owned_;  // every loaded weight once (aliases excluded), to release
   int max_batch_tokens_ = 0;
   std::unique_ptr<Workspace> ws_;
+  std::atomic<double> last_run_ms_{0};
   std::atomic<size_t> ws_bytes_{0};  // ws_'s bytes, readable while a run holds run_mutex_
   std::mutex run_mutex_;
   // Float32 master copies of trained tensors, by checkpoint name; the Weight

@@ -8,6 +8,7 @@
 // row slice, and each op runs once per layer for the whole micro-batch,
 // whatever the number of chunks.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -227,6 +228,7 @@ std::vector<int32_t> Model::run_sample(const std::vector<SeqRun>& batch, const S
 
 void Model::run_impl(const std::vector<SeqRun>& batch, RunControl* ctl, Output& out) {
   std::lock_guard<std::mutex> lock(run_mutex_);
+  const auto t0 = std::chrono::steady_clock::now();
   validate(batch);
   // A checkpoint truncated in place would raise SIGBUS on the first read of a
   // lost page, and one rewritten in place would give other logits: refuse to
@@ -292,6 +294,7 @@ void Model::run_impl(const std::vector<SeqRun>& batch, RunControl* ctl, Output& 
   }
   if (!mb.empty()) run_micro_batch(batch, mb, out, ctl);
   check_files();  // changed while it ran: its results are not the model's
+  last_run_ms_.store(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
 }
 
 namespace {

@@ -22,7 +22,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                      InstanceMethod("kvRead", &ModelWrap::KvRead), InstanceMethod("kvWrite", &ModelWrap::KvWrite),
                      InstanceMethod("dispose", &ModelWrap::Dispose),
                      InstanceAccessor("disposed", &ModelWrap::Disposed, nullptr),
-                     InstanceAccessor("scratchBytes", &ModelWrap::ScratchBytes, nullptr)});
+                     InstanceAccessor("scratchBytes", &ModelWrap::ScratchBytes, nullptr),
+                     InstanceAccessor("lastRunMs", &ModelWrap::LastRunMs, nullptr)});
     data(env).model = Napi::Persistent(f);
     exports.Set("Model", f);
   }
@@ -85,6 +86,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !model); }
   Napi::Value ScratchBytes(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), model ? double(model->scratch_bytes()) : 0.0);
+  }
+  Napi::Value LastRunMs(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), model ? model->last_run_ms() : 0.0);
   }
 };
 
