@@ -45,9 +45,29 @@ class RunWorker : public PromiseWorker {
       deferred_.Resolve(out);
       return;
     }
-    Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, logits_.size() * 4);
-    if (!logits_.empty()) std::memcpy(buf.Data(), logits_.data(), logits_.size() * 4);
-    deferred_.Resolve(Napi::Float32Array::New(env, logits_.size(), buf, 0));
+    deferred_.Resolve(logits_array(env, std::move(logits_)));
+  }
+
+  // The logits as a Float32Array over the run's own buffer (an external
+  // ArrayBuffer that frees it when collected): no fresh 128 KB+ allocation and
+  // copy per decode step, which cost a third of a millisecond on the VMs this
+  // was measured on. Where the runtime refuses external buffers (a V8 memory
+  // sandbox), a copy.
+  static Napi::Float32Array logits_array(Napi::Env env, std::vector<float> v) {
+    const size_t n = v.size();
+    if (n > 0) {
+      auto* owned = new std::vector<float>(std::move(v));
+      napi_value ab;
+      const napi_status st = napi_create_external_arraybuffer(
+          env, owned->data(), n * 4, [](napi_env, void*, void* hint) { delete static_cast<std::vector<float>*>(hint); },
+          owned, &ab);
+      if (st == napi_ok) return Napi::Float32Array::New(env, n, Napi::ArrayBuffer(env, ab), 0);
+      v = std::move(*owned);
+      delete owned;
+    }
+    Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, n * 4);
+    if (n > 0) std::memcpy(buf.Data(), v.data(), n * 4);
+    return Napi::Float32Array::New(env, n, buf, 0);
   }
 
  private:
