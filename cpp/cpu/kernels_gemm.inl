@@ -233,8 +233,8 @@ static void gemv_m(float* out, int64_t ldo, const float* x, int64_t ldx, int m, 
   switch (m) {
     case 1:
       // F32 rows are twice as long in bytes: four row streams at once read
-      // them faster than one (bench_cpu_matmul, DRAM-resident weights: 28-31
-      // against 21-24 GB/s on one thread, 55-60 against 42-48 on two, where
+      // them faster than one (bench_cpu_matmul, DRAM-resident weights: 26-31
+      // against 21-24 GB/s on one thread, 49-60 against 42-48 on two, where
       // one stream stays best for 16-bit rows).
       if (T == kF32) gemv_t<T, 1>(out, ldo, x, ldx, w, K, n, bias, accumulate);
       else gemv_1<T>(out, x, w, K, n, bias, accumulate);
