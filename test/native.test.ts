@@ -19,7 +19,8 @@ t.test('a missing addon: require works, loadModel() is the Error that names the 
     );`;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], {
     cwd: root,
-    env: { ...process.env, FOCUSLLM_ADDON: path.join(root, 'no-such-dir', 'focusllm.node') },
+    // no coverage from a child that loads lib/ through tsx (see test/model-files.test.ts)
+    env: { ...process.env, _TAPJS_PROCESSINFO_COVERAGE_: '0', FOCUSLLM_ADDON: path.join(root, 'no-such-dir', 'focusllm.node') },
     encoding: 'utf8',
   });
   t.equal(r.status, 0, 'the process does not crash');

@@ -73,7 +73,9 @@ t.test('usage errors name the flag, before the model is loaded', async (t) => {
 t.test('Ctrl-C saves a resumable checkpoint; --resume finishes the run', async (t) => {
   const out = path.join(root, 'sig');
   const args = ['--import', 'tsx', path.join(__dirname, '..', 'lib', 'cli', 'main.ts'), 'train', '--model', base, '--data', data, '--out', out, ...GEO, '--steps', '100000', '--batch', '1', '--seed', '3'];
-  const child = spawn(process.execPath, args, { cwd: path.join(__dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] });
+  // no coverage from a child that loads lib/ through tsx (see test/model-files.test.ts)
+  const env = { ...process.env, _TAPJS_PROCESSINFO_COVERAGE_: '0' };
+  const child = spawn(process.execPath, args, { cwd: path.join(__dirname, '..'), env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (b) => (stderr += String(b)));
   const log = path.join(out, 'train-log.jsonl');
