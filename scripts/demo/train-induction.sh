@@ -17,7 +17,8 @@
 #      apart; the first 200 steps on short-v1.jsonl): answers leave chance
 #      after 200-300 steps
 #   1g base.jsonl (the long distances) with short.jsonl kept in: the base
-#   then stage 2 and stage 3 as in train-demo.sh, on retrieval/focus.jsonl.
+#   2a-2d candidate training on documents that end inside their answer
+#      (below; in progress); stage 3 not yet.
 #
 # The run the README measures drew stages 1c-1d's 300 word pieces as the
 # first 300 met in an earlier draft of spans.jsonl, not the 300 most frequent
@@ -81,18 +82,28 @@ npx tsx scripts/demo/copy-check.ts --passkey 480 "$WORK/base"
 # (scale-keys.ts) and Adam's epsilon at 1e-16: without those two the loss
 # stayed at the digits' prior (README, "The real base: not yet").
 # 2a: the first digit only, chunks of 256 (the loss leaves the prior between
-# steps 200 and 400); 2b: every answer token.
+# steps 200 and 400); then every answer token with the local window grown in
+# steps, short first: 2b 30..64, 2c 64..128, 2d 128..192 (the demo's 192:
+# trained at 30..192 from the start, the candidates got no weight there).
 [ -f "$WORK/fa/a2/focus-answer.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/a2" --focus-answer 194 \
   --blocks 2,3 --answer-prefix 2 --docs 8000 --seed 13
 [ -f "$WORK/fa/s23/focus-answer.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/s23" --focus-answer 194 \
   --blocks 2,3 --docs 8000 --seed 12
 [ -d "$WORK/base-k25" ] || npx tsx scripts/demo/scale-keys.ts "$WORK/base" "$WORK/base-k25" 2.5
-stage2() { # name from data seed -- flags
-  local name=$1 from=$2 data=$3 seed=$4; shift 5
+stage2() { # name from seed local-min local-max data... -- flags
+  local name=$1 from=$2 seed=$3 lmin=$4 lmax=$5 data=()
+  shift 5
+  while [ "$1" != "--" ]; do data+=("$1"); shift; done
+  shift
   [ -f "$WORK/$name/trainer_state.json" ] && return 0
-  $CLI train --model "$WORK/$from" --data "$data" --out "$WORK/$name" --params candidate --loss focus \
-    --losses continuation --target last --window 194 --local-min 30 --local-max 192 --strides 256 --prompt-cap 64 \
-    --min-length 388 --max-length 8192 --batch 16 --lr 3e-3 --eps 1e-16 --schedule constant --seed "$seed" "$@"
+  $CLI train --model "$WORK/$from" --data "${data[@]}" --out "$WORK/$name" --params candidate --loss focus \
+    --losses continuation --target last --window 194 --local-min "$lmin" --local-max "$lmax" --strides 256 \
+    --prompt-cap 64 --min-length 388 --max-length 8192 --batch 16 --lr 3e-3 --eps 1e-16 --schedule constant \
+    --seed "$seed" "$@"
 }
-stage2 focus-a base-k25 "$WORK/fa/a2/focus-answer.jsonl" 2 -- --steps 2000 --stop-at 500 --save-every 100
-stage2 focus-b focus-a "$WORK/fa/s23/focus-answer.jsonl" 3 -- --steps 2000 --stop-at "${STOP_FOCUS_B:-2000}" --save-every 100
+A2="$WORK/fa/a2/focus-answer.jsonl"
+S23="$WORK/fa/s23/focus-answer.jsonl"
+stage2 focus-a base-k25 2 30 192 "$A2" -- --steps 2000 --stop-at 500 --save-every 100
+stage2 focus-b focus-a 3 30 64 "$S23" -- --steps 2000 --stop-at 500 --save-every 100
+stage2 focus-c focus-b 41 64 128 "$S23" -- --steps 500 --save-every 100
+stage2 focus-d focus-c 42 128 192 "$S23" -- --steps 500 --save-every 100
