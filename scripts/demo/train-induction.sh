@@ -84,7 +84,8 @@ npx tsx scripts/demo/copy-check.ts --passkey 480 "$WORK/base"
 # 2a: the first digit only, chunks of 256 (the loss leaves the prior between
 # steps 200 and 400); then every answer token with the local window grown in
 # steps, short first: 2b 30..64, 2c 64..128, 2d 128..192 (the demo's 192:
-# trained at 30..192 from the start, the candidates got no weight there).
+# trained at 30..192 from the start, the candidates got no weight there);
+# then 2e-2f for the first digit.
 [ -f "$WORK/fa/a2/focus-answer.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/a2" --focus-answer 194 \
   --blocks 2,3 --answer-prefix 2 --docs 8000 --seed 13
 [ -f "$WORK/fa/s23/focus-answer.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/s23" --focus-answer 194 \
@@ -107,3 +108,8 @@ stage2 focus-a base-k25 2 30 192 "$A2" -- --steps 2000 --stop-at 500 --save-ever
 stage2 focus-b focus-a 3 30 64 "$S23" -- --steps 2000 --stop-at 500 --save-every 100
 stage2 focus-c focus-b 41 64 128 "$S23" -- --steps 500 --save-every 100
 stage2 focus-d focus-c 42 128 192 "$S23" -- --steps 500 --save-every 100
+# 2e-2f: the first digit alone, then every answer token again: 2e alone
+# raises the first digit and drops the others, 2f brings them back and keeps
+# most of the first.
+stage2 focus-e focus-d 44 128 192 "$A2" -- --steps 1000 --save-every 200
+stage2 focus-f focus-e 45 128 192 "$S23" -- --steps 500 --save-every 200
