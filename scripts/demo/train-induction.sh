@@ -85,7 +85,7 @@ npx tsx scripts/demo/copy-check.ts --passkey 480 "$WORK/base"
 # steps 200 and 400); then every answer token with the local window grown in
 # steps, short first: 2b 30..64, 2c 64..128, 2d 128..192 (the demo's 192:
 # trained at 30..192 from the start, the candidates got no weight there);
-# then 2e-2h for the first digit.
+# then 2e-2j for the first digit.
 [ -f "$WORK/fa/a2/focus-answer.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/a2" --focus-answer 194 \
   --blocks 2,3 --answer-prefix 2 --docs 8000 --seed 13
 [ -f "$WORK/fa/s23/focus-answer.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/s23" --focus-answer 194 \
@@ -118,3 +118,6 @@ stage2 focus-f focus-e 45 128 192 "$S23" -- --steps 500 --save-every 200
   --blocks 2,8 --docs 4000 --seed 14
 stage2 focus-g focus-f 46 128 192 "$A2" -- --steps 1000 --save-every 200
 stage2 focus-h focus-g 47 128 192 "$WORK/fa/s28/focus-answer.jsonl" -- --steps 500 --save-every 200
+# 2i-2j: once more.
+stage2 focus-i focus-h 48 128 192 "$A2" -- --steps 1000 --save-every 200
+stage2 focus-j focus-i 49 128 192 "$WORK/fa/s28/focus-answer.jsonl" -- --steps 500 --save-every 200
