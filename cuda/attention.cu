@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "attention_impl.cuh"
@@ -323,6 +325,18 @@ void attn_upload(void* dst, const void* src, size_t bytes, cudaStream_t stream) 
   // From pageable memory the copy is staged before this returns, so `src`
   // may be freed right after.
   if (bytes) CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream));
+}
+
+void attn_set_smem_once(const void* kernel, size_t bytes) {
+  static std::mutex mu;
+  static std::map<std::pair<const void*, int>, size_t> raised;  // (kernel, device) -> limit set
+  int dev = 0;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  std::lock_guard<std::mutex> lock(mu);
+  size_t& have = raised[{kernel, dev}];
+  if (bytes <= have) return;
+  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+  have = bytes;
 }
 
 void attn_check_launch(const char* what) {

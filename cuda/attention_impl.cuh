@@ -257,9 +257,12 @@ size_t attn_smem_optin();       // max dynamic shared memory per block
 void attn_upload(void* dst, const void* src, size_t bytes, cudaStream_t stream);
 void attn_check_launch(const char* what);
 #ifndef FOCUS_ATTN_EMULATE
+// Raises the kernel's dynamic shared-memory limit to `bytes` on the current
+// device, once per (kernel, device), not at every launch.
+void attn_set_smem_once(const void* kernel, size_t bytes);
 template <class K>
 void attn_set_smem(K* kernel, size_t bytes) {
-  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+  attn_set_smem_once(reinterpret_cast<const void*>(kernel), bytes);
 }
 #else
 template <class K>

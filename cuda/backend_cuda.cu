@@ -132,6 +132,9 @@ CudaBackend::CudaBackend(int device) : device_(device) {
   CUDA_CHECK(cudaGetDeviceProperties(&p, device));
   description_ = str(p.name, " (device ", device, ", compute capability ", p.major, ".", p.minor, ", ",
                      p.multiProcessorCount, " SMs, ", format_bytes(p.totalGlobalMem), ")");
+  // Whether this device runs the sm_90a (wgmma) GEMM image is asked once, here,
+  // with a synchronous probe, not inside the first large GEMM of a run.
+  (void)gemm_sm90_available();
   // Non-blocking: the stream never waits on the legacy default stream that
   // other libraries in the process might use.
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));

@@ -58,4 +58,9 @@ constexpr size_t kGemmWorkspaceBytes = size_t(32) << 20;
 // Throws focus::Error on bad arguments or launch failure.
 void gemm(const GemmArgs& a, cudaStream_t stream);
 
+// Whether this build holds the sm_90a (wgmma) kernels for the current device
+// and the driver can encode their tensor maps; asks the device once (a
+// synchronous probe launch), then remembers. The backend asks at construction.
+bool gemm_sm90_available();
+
 }  // namespace focus::cuda

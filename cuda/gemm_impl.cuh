@@ -104,9 +104,7 @@ struct GemmParams {
 // Launchers of each file (arguments already checked by gemm_run).
 void gemm_mma_launch(GemmKernel k, DType dtype, const GemmParams& p, cudaStream_t stream);     // gemm_mma.cu
 void gemm_sm90_launch(GemmKernel k, DType dtype, const GemmParams& p, cudaStream_t stream);    // gemm_sm90.cu
-// Whether this build holds the sm_90a kernels for the current device (asks the
-// device once per device, then remembers).
-bool gemm_sm90_available();
+// gemm_sm90_available(): gemm.cuh.
 
 #ifdef FOCUSLLM_WITH_CUBLASLT
 // `a` through cuBLASLt (gemm_cublaslt.cu); false, with nothing enqueued, when

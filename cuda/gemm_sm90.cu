@@ -251,10 +251,15 @@ __global__ void __launch_bounds__(384, 1) gemm_wgmma_kernel(const __grid_constan
         wgmma_64xBNx16<T, BN>(acc, da, db);
       }
       wgmma_commit();
-      wgmma_wait<0>();
+      // Keep one group in flight: wait for the previous k step's group only,
+      // then hand its stage back to the producer, so that the tensor cores
+      // run step i while step i + 1's operands are being waited for.
+      wgmma_wait<1>();
       fence_regs(acc);
-      if (lane == 0) mbar_arrive(empty(s));
+      if (i > 0 && lane == 0) mbar_arrive(empty((i - 1) % STAGES));
     }
+    wgmma_wait<0>();
+    fence_regs(acc);
 
     // Accumulator layout of m64nN: warp w of the warpgroup holds rows 16 w ..
     // 16 w + 15; for each 8-column slice j, registers 4j, 4j+1 are (row
@@ -278,7 +283,8 @@ __global__ void gemm_sm90_probe_kernel(int* out) { *out = FOCUS_GEMM_SM90A; }
 
 // ---- launchers -----------------------------------------------------------------
 
-PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+// The driver's cuTensorMapEncodeTiled, or nullptr where the driver has none.
+PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder_or_null() {
   static std::once_flag once;
   static PFN_cuTensorMapEncodeTiled_v12000 fn = nullptr;
   std::call_once(once, [] {
@@ -289,6 +295,11 @@ PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
       fn = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
     (void)cudaGetLastError();
   });
+  return fn;
+}
+
+PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+  PFN_cuTensorMapEncodeTiled_v12000 fn = tensor_map_encoder_or_null();
   FOCUS_CHECK(fn, "gemm: the CUDA driver has no cuTensorMapEncodeTiled");
   return fn;
 }
@@ -363,7 +374,9 @@ bool gemm_sm90_available() {
   // FOCUSLLM_GEMM_NO_WGMMA=1: keep to the mma.sync kernels (a way around a
   // wgmma problem without rebuilding).
   const char* off = std::getenv("FOCUSLLM_GEMM_NO_WGMMA");
-  if (major == 9 && minor == 0 && !(off && *off && std::strcmp(off, "0") != 0)) {
+  // The wgmma kernels read their operands through tensor maps: without the
+  // driver's encoder, every GEMM stays on mma.sync.
+  if (major == 9 && minor == 0 && !(off && *off && std::strcmp(off, "0") != 0) && tensor_map_encoder_or_null()) {
     // Which image of this file the device runs is the loader's choice: ask it.
     // Synchronous, once per device.
     int* d = nullptr;

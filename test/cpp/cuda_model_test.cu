@@ -3,7 +3,8 @@
 // random checkpoints that reach the kernels' fast paths (head_dim 64 with F16
 // activations and a candidate MLP, head_dim 128 with BF16), through ingest
 // and steps driven by ftest::FocusDriver. Logits rows must agree to 2e-2
-// (max|cuda - cpu| / max|cpu|) and pick the same greedy token. `parity_test
+// (max|cuda - cpu| / max|cpu|; 4e-2 with BF16 activations) and pick the same
+// greedy token where the top two are further apart than that. `parity_test
 // cuda` holds the same runs against the float64 references.
 //
 // Skipped (exit 77) without a usable device.
@@ -30,7 +31,22 @@ using focus::str;
 
 namespace {
 
-constexpr double kTol = 2e-2;
+// Relative tolerance by activation type: F16 activations (F16 checkpoints)
+// 2e-2; BF16 ones (F32 and BF16 checkpoints run with BF16 activations on
+// CUDA) 4e-2, since BF16 keeps 8 mantissa bits to F16's 11.
+double tol_for(const focus::Backend& be) { return be.act_dtype() == DType::BF16 ? 4e-2 : 2e-2; }
+
+// Whether row's top two values are further apart than 2 x tol of its largest
+// magnitude: only then is its greedy token well defined at that tolerance.
+bool clear_greedy(const std::vector<float>& row, double tol) {
+  const int a = host_argmax(row.data(), int(row.size()));
+  float second = -INFINITY, mx = 0;
+  for (size_t j = 0; j < row.size(); ++j) {
+    if (int(j) != a) second = std::max(second, row[j]);
+    mx = std::max(mx, std::fabs(row[j]));
+  }
+  return row[size_t(a)] - second > 2 * tol * mx;
+}
 
 struct Run {
   std::vector<std::vector<float>> rows;  // logits after ingest, then after each step
@@ -51,22 +67,17 @@ Run run(const std::string& model_dir, std::shared_ptr<focus::Backend> be, const 
 
 // Compares a CUDA run with the CPU run row by row. The greedy token is
 // compared where the CPU's top two logits are further apart than the
-// tolerance allows the CUDA ones to move (random models have near-ties).
-void compare(const std::string& name, const Run& gpu, const Run& cpu, bool always_greedy) {
+// tolerance allows the CUDA ones to move (random models and the fixtures have
+// near-ties).
+void compare(const std::string& name, const Run& gpu, const Run& cpu, double tol) {
   for (size_t i = 0; i < cpu.rows.size(); ++i) {
     const std::vector<float>& c = cpu.rows[i];
     const std::vector<float>& g = gpu.rows[i];
     const std::string what = str(name, " row ", i);
-    ftest::cu::check_close(what, g, c, kTol);
+    ftest::cu::check_close(what, g, c, tol);
     const int vocab = int(c.size());
     const int ac = host_argmax(c.data(), vocab), ag = host_argmax(g.data(), vocab);
-    float second = -INFINITY, mx = 0;
-    for (int j = 0; j < vocab; ++j) {
-      if (j != ac) second = std::max(second, c[size_t(j)]);
-      mx = std::max(mx, std::fabs(c[size_t(j)]));
-    }
-    if (always_greedy || c[size_t(ac)] - second > 2 * kTol * mx)
-      ftest::check(ac == ag, what + " greedy token", str("cuda ", ag, ", cpu ", ac));
+    if (clear_greedy(c, tol)) ftest::check(ac == ag, what + " greedy token", str("cuda ", ag, ", cpu ", ac));
   }
 }
 
@@ -75,10 +86,13 @@ void fixtures() {
     const std::string name = c.file.substr(c.file.rfind('/') + 1);
     try {
       const Run cpu = run(c.model, focus::make_cpu_backend(2), c.options, c.ids, c.continuation);
-      const Run gpu = run(c.model, focus::make_cuda_backend(0), c.options, c.ids, c.continuation);
-      compare("fixture " + name, gpu, cpu, true);
+      std::shared_ptr<focus::Backend> cuda = focus::make_cuda_backend(0);
+      const Run gpu = run(c.model, cuda, c.options, c.ids, c.continuation);
+      const double tol = tol_for(*cuda);
+      compare("fixture " + name, gpu, cpu, tol);
       for (size_t i = 0; i < gpu.rows.size(); ++i)
-        ftest::check(host_argmax(gpu.rows[i].data(), int(gpu.rows[i].size())) == c.greedy[i],
+        if (clear_greedy(c.logits[i], tol))
+          ftest::check(host_argmax(gpu.rows[i].data(), int(gpu.rows[i].size())) == c.greedy[i],
                      str("fixture ", name, " row ", i, " greedy token = reference"));
     } catch (const std::exception& e) {
       ftest::fail("fixture " + name + ": " + e.what());
@@ -112,16 +126,18 @@ void random_models(const std::string& root) {
       p.prompt_cap = 16;
       p.min_chunked_length = 128;
       const Run cpu = run(dir, focus::make_cpu_backend(2), p, ids, cont);
-      const Run gpu = run(dir, focus::make_cuda_backend(0), p, ids, cont);
-      compare(str("random ", k.name, " FocusLLM"), gpu, cpu, false);
+      std::shared_ptr<focus::Backend> cuda = focus::make_cuda_backend(0);
+      const Run gpu = run(dir, cuda, p, ids, cont);
+      const double tol = tol_for(*cuda);
+      compare(str("random ", k.name, " FocusLLM"), gpu, cpu, tol);
       // Micro-batches of 40 rows: each 65-token chunk runs as two pieces, the
       // second attending to the cache the first appended.
       const Run gpu_mb = run(dir, focus::make_cuda_backend(0), p, ids, cont, 40);
-      compare(str("random ", k.name, " FocusLLM, micro-batches of 40 rows"), gpu_mb, cpu, false);
+      compare(str("random ", k.name, " FocusLLM, micro-batches of 40 rows"), gpu_mb, cpu, tol);
       // Native: one 300-token causal sequence, then KV-cached decoding.
       const Run ncpu = run(dir, focus::make_cpu_backend(2), std::nullopt, ids, cont);
       const Run ngpu = run(dir, focus::make_cuda_backend(0), std::nullopt, ids, cont);
-      compare(str("random ", k.name, " native"), ngpu, ncpu, false);
+      compare(str("random ", k.name, " native"), ngpu, ncpu, tol);
     } catch (const std::exception& e) {
       ftest::fail(str("random ", k.name, ": ", e.what()));
     }

@@ -3,8 +3,14 @@
 // the float64 reference logits.
 //
 //   parity_test            CPU backend, tolerance 1e-4 (DESIGN section 3)
-//   parity_test cuda       CUDA backend, tolerance 2e-2 and same greedy tokens;
-//                          skipped when no device is usable
+//   parity_test cuda       CUDA backend: tolerance 2e-2 with F16 activations,
+//                          4e-2 with BF16 ones (F32 and BF16 checkpoints: BF16
+//                          has 8 mantissa bits, F16 11), and the same greedy
+//                          token wherever the reference's top-two gap exceeds
+//                          twice the tolerance (relative to the row's largest
+//                          logit, as the error is); skipped when no device is usable
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -21,11 +27,12 @@ int main(int argc, char** argv) {
     ftest::skip("fixture parity on the CUDA backend", focus::cuda_unavailable_reason());
     return ftest::finish();
   }
-  const double tol = cuda ? 2e-2 : 1e-4;
+  int ties = 0;  // CUDA rows whose greedy token is too close to call at the tolerance
   for (const auto& c : ftest::load_fixture_cases()) {
     try {
       std::shared_ptr<focus::Backend> be = cuda ? focus::make_cuda_backend(0) : focus::make_cpu_backend(2);
       focus::Model m(c.model, be);
+      const double tol = !cuda ? 1e-4 : be->act_dtype() == focus::DType::BF16 ? 4e-2 : 2e-2;
       // The exactness contract keeps chunk caches in float32 on the CPU.
       ftest::FocusDriver d(m, c.options, int(c.continuation.size()), be->act_dtype());
       std::vector<std::vector<float>> rows{d.ingest(c.ids)};
@@ -36,6 +43,19 @@ int main(int argc, char** argv) {
         int am = 0;
         for (size_t j = 0; j < rows[i].size(); ++j)
           if (rows[i][j] > rows[i][size_t(am)]) am = int(j);
+        if (cuda) {
+          const std::vector<float>& ref = c.logits[i];
+          double top = -INFINITY, second = -INFINITY, scale = 0;
+          for (float v : ref) {
+            if (v > top) second = top, top = v;
+            else if (v > second) second = v;
+            scale = std::fmax(scale, std::fabs(double(v)));
+          }
+          if (top - second <= 2 * tol * scale) {
+            ++ties;
+            continue;
+          }
+        }
         ftest::check(am == c.greedy[i], what + " greedy token",
                      "got " + std::to_string(am) + ", reference " + std::to_string(c.greedy[i]));
       }
@@ -43,5 +63,6 @@ int main(int argc, char** argv) {
       ftest::fail(c.file + ": " + e.what());
     }
   }
+  if (ties) std::printf("note: %d CUDA rows' greedy tokens not compared (reference top-two gap within 2 x tol)\n", ties);
   return ftest::finish();
 }
