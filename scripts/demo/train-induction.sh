@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The next base model for models/focus-tiny, in progress (not the shipped
-# one: scripts/demo/train-demo.sh reproduces that). The shipped base does not
-# retrieve: it never learned to copy from its window (README, "Why it does
+# Stages 1 and 2 of models/focus-tiny (scripts/demo/train-demo.sh runs this,
+# then stage 3). The first focus-tiny's base did not retrieve: it never
+# learned to copy from its window (README, "The first focus-tiny: why it did
 # not copy"). This lineage gets a base that does, natively:
 #
 #   1a copy-first: pool.jsonl, random word pieces repeated once at a fixed
@@ -17,8 +17,8 @@
 #      apart; the first 200 steps on short-v1.jsonl): answers leave chance
 #      after 200-300 steps
 #   1g base.jsonl (the long distances) with short.jsonl kept in: the base
-#   2a-2d candidate training on documents that end inside their answer
-#      (below; in progress); stage 3 not yet.
+#   2a-2n candidate training on documents that end inside their answer
+#      (below); stage 3 (F16, the FocusLLM defaults) is train-demo.sh's.
 #
 # The run the README measures drew stages 1c-1d's 300 word pieces as the
 # first 300 met in an earlier draft of spans.jsonl, not the 300 most frequent
@@ -121,3 +121,22 @@ stage2 focus-h focus-g 47 128 192 "$WORK/fa/s28/focus-answer.jsonl" -- --steps 5
 # 2i-2j: once more.
 stage2 focus-i focus-h 48 128 192 "$A2" -- --steps 1000 --save-every 200
 stage2 focus-j focus-i 49 128 192 "$WORK/fa/s28/focus-answer.jsonl" -- --steps 500 --save-every 200
+# 2k-2n: once more, then on long documents (8..32 blocks: up to 24 chunks).
+[ -f "$WORK/fa/s832/focus-answer.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/s832" --focus-answer 194 \
+  --blocks 8,32 --docs 2000 --seed 15
+[ -f "$WORK/fa/a832/focus-answer.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/a832" --focus-answer 194 \
+  --blocks 8,32 --answer-prefix 2 --docs 2000 --seed 16
+stage2 focus-k focus-j 50 128 192 "$A2" -- --steps 1000 --save-every 200
+stage2 focus-l focus-k 51 128 192 "$WORK/fa/s832/focus-answer.jsonl" -- --steps 500 --save-every 200
+stage2 focus-m focus-l 52 128 192 "$WORK/fa/a832/focus-answer.jsonl" -- --steps 500 --save-every 100
+stage2 focus-n focus-m 53 128 192 "$WORK/fa/s832/focus-answer.jsonl" -- --steps 500 --save-every 100
+# The official recipe on the same base, for the README's comparison: the
+# 50/50 loss mix and the paper's ablations (continuation only, repetition
+# only), scaled by N0/4096 = 1/8 (window 384, chunks of 8..256, prompt cap
+# 64, focus.jsonl's documents of 384..1024 tokens), 300 steps each.
+for l in random continuation repetition; do
+  [ -f "$WORK/official-$l/trainer_state.json" ] && continue
+  $CLI train --model "$WORK/base" --data "$R/focus.jsonl" --out "$WORK/official-$l" --params candidate --loss focus \
+    --losses "$l" --window 384 --strides 8,16,32,64,128,256 --prompt-cap 64 --min-length 384 --max-length 1024 \
+    --steps 300 --batch 16 --lr 1e-3 --seed 2 --save-every 100
+done
