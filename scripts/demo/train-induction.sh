@@ -17,7 +17,7 @@
 #      apart; the first 200 steps on short-v1.jsonl): answers leave chance
 #      after 200-300 steps
 #   1g base.jsonl (the long distances) with short.jsonl kept in: the base
-#   2a-2n candidate training on documents that end inside their answer
+#   2a-2o candidate training on documents that end inside their answer
 #      (below); stage 3 (F16, the FocusLLM defaults) is train-demo.sh's.
 #
 # The run the README measures drew stages 1c-1d's 300 word pieces as the
@@ -130,6 +130,11 @@ stage2 focus-k focus-j 50 128 192 "$A2" -- --steps 1000 --save-every 200
 stage2 focus-l focus-k 51 128 192 "$WORK/fa/s832/focus-answer.jsonl" -- --steps 500 --save-every 200
 stage2 focus-m focus-l 52 128 192 "$WORK/fa/a832/focus-answer.jsonl" -- --steps 500 --save-every 100
 stage2 focus-n focus-m 53 128 192 "$WORK/fa/s832/focus-answer.jsonl" -- --steps 500 --save-every 100
+# 2o: documents of 32..128 blocks (up to 97 chunks), 8 per step.
+[ -f "$WORK/fa/s32128/focus-answer.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/s32128" \
+  --focus-answer 194 --blocks 32,128 --docs 600 --seed 17
+stage2 focus-o focus-n 55 128 192 "$WORK/fa/s32128/focus-answer.jsonl" -- --steps 150 --save-every 50 \
+  --max-length 32768 --batch 8
 # The official recipe on the same base, for the README's comparison: the
 # 50/50 loss mix and the paper's ablations (continuation only, repetition
 # only), scaled by N0/4096 = 1/8 (window 384, chunks of 8..256, prompt cap
