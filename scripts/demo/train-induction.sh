@@ -86,10 +86,13 @@ npx tsx scripts/demo/copy-check.ts --passkey 480 "$WORK/base"
 # steps, short first: 2b 30..64, 2c 64..128, 2d 128..192 (the demo's 192:
 # trained at 30..192 from the start, the candidates got no weight there);
 # then 2e-2j for the first digit.
-[ -f "$WORK/fa/a2/focus-answer.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/a2" --focus-answer 194 \
-  --blocks 2,3 --answer-prefix 2 --docs 8000 --seed 13
-[ -f "$WORK/fa/s23/focus-answer.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/s23" --focus-answer 194 \
-  --blocks 2,3 --docs 8000 --seed 12
+fa() { # name retrieval.ts-flags...: documents that end inside their answer, in blocks of 194 tokens (once)
+  local name=$1
+  shift
+  [ -f "$WORK/fa/$name/focus-answer.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/$name" --focus-answer 194 "$@"
+}
+fa a2 --blocks 2,3 --answer-prefix 2 --docs 8000 --seed 13
+fa s23 --blocks 2,3 --docs 8000 --seed 12
 [ -d "$WORK/base-k25" ] || npx tsx scripts/demo/scale-keys.ts "$WORK/base" "$WORK/base-k25" 2.5
 stage2() { # name from seed local-min local-max data... -- flags
   local name=$1 from=$2 seed=$3 lmin=$4 lmax=$5 data=()
@@ -114,25 +117,23 @@ stage2 focus-d focus-c 42 128 192 "$S23" -- --steps 500 --save-every 100
 stage2 focus-e focus-d 44 128 192 "$A2" -- --steps 1000 --save-every 200
 stage2 focus-f focus-e 45 128 192 "$S23" -- --steps 500 --save-every 200
 # 2g-2h: the same once more, 2h on documents of 2..8 blocks.
-[ -f "$WORK/fa/s28/focus-answer.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/s28" --focus-answer 194 \
-  --blocks 2,8 --docs 4000 --seed 14
+fa s28 --blocks 2,8 --docs 4000 --seed 14
+S28="$WORK/fa/s28/focus-answer.jsonl"
 stage2 focus-g focus-f 46 128 192 "$A2" -- --steps 1000 --save-every 200
-stage2 focus-h focus-g 47 128 192 "$WORK/fa/s28/focus-answer.jsonl" -- --steps 500 --save-every 200
+stage2 focus-h focus-g 47 128 192 "$S28" -- --steps 500 --save-every 200
 # 2i-2j: once more.
 stage2 focus-i focus-h 48 128 192 "$A2" -- --steps 1000 --save-every 200
-stage2 focus-j focus-i 49 128 192 "$WORK/fa/s28/focus-answer.jsonl" -- --steps 500 --save-every 200
+stage2 focus-j focus-i 49 128 192 "$S28" -- --steps 500 --save-every 200
 # 2k-2n: once more, then on long documents (8..32 blocks: up to 24 chunks).
-[ -f "$WORK/fa/s832/focus-answer.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/s832" --focus-answer 194 \
-  --blocks 8,32 --docs 2000 --seed 15
-[ -f "$WORK/fa/a832/focus-answer.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/a832" --focus-answer 194 \
-  --blocks 8,32 --answer-prefix 2 --docs 2000 --seed 16
+fa s832 --blocks 8,32 --docs 2000 --seed 15
+fa a832 --blocks 8,32 --answer-prefix 2 --docs 2000 --seed 16
+S832="$WORK/fa/s832/focus-answer.jsonl"
 stage2 focus-k focus-j 50 128 192 "$A2" -- --steps 1000 --save-every 200
-stage2 focus-l focus-k 51 128 192 "$WORK/fa/s832/focus-answer.jsonl" -- --steps 500 --save-every 200
+stage2 focus-l focus-k 51 128 192 "$S832" -- --steps 500 --save-every 200
 stage2 focus-m focus-l 52 128 192 "$WORK/fa/a832/focus-answer.jsonl" -- --steps 500 --save-every 100
-stage2 focus-n focus-m 53 128 192 "$WORK/fa/s832/focus-answer.jsonl" -- --steps 500 --save-every 100
+stage2 focus-n focus-m 53 128 192 "$S832" -- --steps 500 --save-every 100
 # 2o: documents of 32..128 blocks (up to 97 chunks), 8 per step.
-[ -f "$WORK/fa/s32128/focus-answer.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/s32128" \
-  --focus-answer 194 --blocks 32,128 --docs 600 --seed 17
+fa s32128 --blocks 32,128 --docs 600 --seed 17
 stage2 focus-o focus-n 55 128 192 "$WORK/fa/s32128/focus-answer.jsonl" -- --steps 150 --save-every 50 \
   --max-length 32768 --batch 8
 # The official recipe on the same base, for the README's comparison: the

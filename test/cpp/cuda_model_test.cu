@@ -36,17 +36,7 @@ namespace {
 // CUDA) 4e-2, since BF16 keeps 8 mantissa bits to F16's 11.
 double tol_for(const focus::Backend& be) { return be.act_dtype() == DType::BF16 ? 4e-2 : 2e-2; }
 
-// Whether row's top two values are further apart than 2 x tol of its largest
-// magnitude: only then is its greedy token well defined at that tolerance.
-bool clear_greedy(const std::vector<float>& row, double tol) {
-  const int a = host_argmax(row.data(), int(row.size()));
-  float second = -INFINITY, mx = 0;
-  for (size_t j = 0; j < row.size(); ++j) {
-    if (int(j) != a) second = std::max(second, row[j]);
-    mx = std::max(mx, std::fabs(row[j]));
-  }
-  return row[size_t(a)] - second > 2 * tol * mx;
-}
+bool clear_greedy(const std::vector<float>& row, double tol) { return ftest::greedy_is_clear(row.data(), row.size(), tol); }
 
 struct Run {
   std::vector<std::vector<float>> rows;  // logits after ingest, then after each step

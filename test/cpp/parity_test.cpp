@@ -9,7 +9,6 @@
 //                          token wherever the reference's top-two gap exceeds
 //                          twice the tolerance (relative to the row's largest
 //                          logit, as the error is); skipped when no device is usable
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -23,6 +22,12 @@
 int main(int argc, char** argv) {
   const std::string backend = argc > 1 ? argv[1] : "cpu";
   const bool cuda = backend == "cuda";
+  if (!cuda) {  // the greedy-gap rule the CUDA comparison uses (relative to the largest magnitude)
+    const float clear[] = {1.0f, 10.0f, 9.0f}, close[] = {1.0f, 10.0f, 9.5f}, tie[] = {10.0f, 10.0f};
+    ftest::check(ftest::greedy_is_clear(clear, 3, 4e-2), "greedy_is_clear: gap 1 of 10 at tol 4e-2 (needs > 0.8)");
+    ftest::check(!ftest::greedy_is_clear(close, 3, 4e-2), "greedy_is_clear: gap 0.5 of 10 at tol 4e-2");
+    ftest::check(!ftest::greedy_is_clear(tie, 2, 1e-4), "greedy_is_clear: a tie");
+  }
   if (cuda && !focus::cuda_unavailable_reason().empty()) {
     ftest::skip("fixture parity on the CUDA backend", focus::cuda_unavailable_reason());
     return ftest::finish();
@@ -43,18 +48,9 @@ int main(int argc, char** argv) {
         int am = 0;
         for (size_t j = 0; j < rows[i].size(); ++j)
           if (rows[i][j] > rows[i][size_t(am)]) am = int(j);
-        if (cuda) {
-          const std::vector<float>& ref = c.logits[i];
-          double top = -INFINITY, second = -INFINITY, scale = 0;
-          for (float v : ref) {
-            if (v > top) second = top, top = v;
-            else if (v > second) second = v;
-            scale = std::fmax(scale, std::fabs(double(v)));
-          }
-          if (top - second <= 2 * tol * scale) {
-            ++ties;
-            continue;
-          }
+        if (cuda && !ftest::greedy_is_clear(c.logits[i].data(), c.logits[i].size(), tol)) {
+          ++ties;
+          continue;
         }
         ftest::check(am == c.greedy[i], what + " greedy token",
                      "got " + std::to_string(am) + ", reference " + std::to_string(c.greedy[i]));

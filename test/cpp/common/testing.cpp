@@ -43,6 +43,17 @@ double rel_err(const float* got, const float* ref, size_t n) {
   return md / mr;
 }
 
+bool greedy_is_clear(const float* row, size_t n, double tol) {
+  double top = -INFINITY, second = -INFINITY, scale = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double v = row[i];
+    if (v > top) second = top, top = v;
+    else if (v > second) second = v;
+    scale = std::fmax(scale, std::fabs(v));
+  }
+  return top - second > 2 * tol * scale;
+}
+
 bool check_close(const std::string& what, const float* got, const float* ref, size_t n, double tol) {
   double e = rel_err(got, ref, n);
   char buf[96];

@@ -22,6 +22,9 @@ bool check(bool ok, const std::string& what, const std::string& detail = "");
 double rel_err(const float* got, const float* ref, size_t n);
 // Checks rel_err(got, ref) <= tol and reports the error either way.
 bool check_close(const std::string& what, const float* got, const float* ref, size_t n, double tol);
+// Whether row's top two values are further apart than 2 x tol of its largest
+// magnitude: only then is its greedy token defined at that (relative) tolerance.
+bool greedy_is_clear(const float* row, size_t n, double tol);
 int finish();
 
 // Path of a file under the source tree (FOCUSLLM_SOURCE_DIR, or the working
