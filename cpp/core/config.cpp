@@ -159,7 +159,9 @@ ModelConfig parse_config(const std::string& text, const std::string& where) {
       if (c.eos_token_ids[0] >= c.vocab_size)
         r.bad("eos_token_id", str("is ", c.eos_token_ids[0], ", not a token id below vocab_size (", c.vocab_size, ")"));
     }
-  } else {
+  } else if (c.vocab_size > 2) {
+    // LLaMA's </s>, when the vocabulary has that id (fuzzing found a
+    // 2-token vocabulary that got an end token outside it).
     c.eos_token_ids.push_back(2);
   }
   if (const Json* rs = root.get("rope_scaling"); rs && !rs->is_null()) {
