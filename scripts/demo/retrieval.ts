@@ -51,6 +51,11 @@
 //   npx tsx scripts/demo/retrieval.ts --out DIR [--seed 11] [--records 24000] [--docs 12000] [--legacy-answers]
 //   npx tsx scripts/demo/retrieval.ts --out DIR --focus-answer W [--blocks 2,40] [--answer-prefix J] [--docs N] [--seed S]
 //                (only focus-answer.jsonl: answerDoc, documents of 2..40 W-blocks)
+//   npx tsx scripts/demo/retrieval.ts --out DIR --focus-answer W --text [--blocks 2,40] [--docs N] [--seed S]
+//                (only focus-text.jsonl: BOS and natural training text, documents of
+//                blocks[0] * W .. blocks[1] * W tokens, scored at their last token like
+//                the answer documents: they make the candidates keep ordinary text
+//                predictable, which the answer documents alone do not ask)
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -268,6 +273,7 @@ function main(argv: string[]): void {
   let answerBlock = 0;
   let blocks = [2, 40];
   let answerPrefix = 0;
+  let textDocs = false;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--out') out = argv[++i];
     else if (argv[i] === '--seed') seed = Number(argv[++i]);
@@ -277,9 +283,11 @@ function main(argv: string[]): void {
     else if (argv[i] === '--focus-answer') answerBlock = Number(argv[++i]);
     else if (argv[i] === '--blocks') blocks = argv[++i].split(',').map(Number);
     else if (argv[i] === '--answer-prefix') answerPrefix = Number(argv[++i]);
+    else if (argv[i] === '--text') textDocs = true;
     else throw new Error(`retrieval: unknown argument ${argv[i]}`);
   }
   if (!out) throw new Error('retrieval: --out DIR is required');
+  if (textDocs && !answerBlock) throw new Error('retrieval: --text needs --focus-answer W (the block its lengths count in)');
   void (async () => {
     const tok = await loadTokenizer(path.join(__dirname, '../../models/focus-tiny'));
     if (!tok) throw new Error('retrieval: no tokenizer in models/focus-tiny');
@@ -294,6 +302,11 @@ function main(argv: string[]): void {
       if (!(Number.isInteger(answerBlock) && answerBlock >= 64)) throw new Error('retrieval: --focus-answer needs a block of >= 64 tokens');
       const ga = new Gen(tok, natural, words, seed + 4000);
       const lines: string[] = [];
+      if (textDocs) {
+        while (lines.length < docs) lines.push(JSON.stringify({ ids: [BOS, ...ga.text(ga.int(blocks[0] * answerBlock, blocks[1] * answerBlock) - 1)] }));
+        fs.writeFileSync(path.join(out, 'focus-text.jsonl'), lines.join('\n') + '\n');
+        return;
+      }
       while (lines.length < docs) {
         const ids = ga.answerDoc(ga.int(blocks[0] * answerBlock, blocks[1] * answerBlock), answerBlock, answerPrefix);
         if (ids.length) lines.push(JSON.stringify({ ids }));

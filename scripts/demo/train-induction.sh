@@ -17,7 +17,7 @@
 #      apart; the first 200 steps on short-v1.jsonl): answers leave chance
 #      after 200-300 steps
 #   1g base.jsonl (the long distances) with short.jsonl kept in: the base
-#   2a-2o candidate training on documents that end inside their answer
+#   2a-2r candidate training on documents that end inside their answer
 #      (below); stage 3 (F16, the FocusLLM defaults) is train-demo.sh's.
 #
 # The run the README measures drew stages 1c-1d's 300 word pieces as the
@@ -136,6 +136,27 @@ stage2 focus-n focus-m 53 128 192 "$S832" -- --steps 500 --save-every 100
 fa s32128 --blocks 32,128 --docs 600 --seed 17
 stage2 focus-o focus-n 55 128 192 "$WORK/fa/s32128/focus-answer.jsonl" -- --steps 150 --save-every 50 \
   --max-length 32768 --batch 8
+# 2p: documents of 64..340 blocks (48..257 chunks: 128x N0 is 256), 8 per
+# step. The run the README measures started from models/focus-tiny as 2o
+# shipped it (2o in F16: the F32 checkpoint was gone), not from focus-o.
+fa s64340 --blocks 64,340 --docs 1200 --seed 18
+stage2 focus-p focus-o 56 128 192 "$WORK/fa/s64340/focus-answer.jsonl" -- --steps 150 --save-every 25 \
+  --max-length 66000 --batch 8
+# 2q: answer documents of 32..340 blocks mixed 1:1 with natural training text
+# of 8..340 blocks, each scored at its last token (retrieval.ts --text): the
+# text documents ask the candidates to keep ordinary text predictable.
+fa s32340 --blocks 32,340 --docs 800 --seed 20
+[ -f "$WORK/fa/t8340/focus-text.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/t8340" --focus-answer 194 --text \
+  --blocks 8,340 --docs 800 --seed 19
+stage2 focus-q focus-p 57 128 192 "$WORK/fa/s32340/focus-answer.jsonl" "$WORK/fa/t8340/focus-text.jsonl" -- --steps 150 \
+  --save-every 25 --max-length 66000 --batch 8 --lr 2e-3
+# 2r: the same mix with the answers in 128..340 blocks (600 answer, 400 text
+# documents, 125 steps): the shipped model.
+fa s128340 --blocks 128,340 --docs 600 --seed 21
+[ -f "$WORK/fa/t8340b/focus-text.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/t8340b" --focus-answer 194 --text \
+  --blocks 8,340 --docs 400 --seed 22
+stage2 focus-r focus-q 58 128 192 "$WORK/fa/s128340/focus-answer.jsonl" "$WORK/fa/t8340b/focus-text.jsonl" -- --steps 125 \
+  --save-every 25 --max-length 66000 --batch 8 --lr 2e-3
 # The official recipe on the same base, for the README's comparison: the
 # 50/50 loss mix and the paper's ablations (continuation only, repetition
 # only), scaled by N0/4096 = 1/8 (window 384, chunks of 8..256, prompt cap
