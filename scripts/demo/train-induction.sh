@@ -17,7 +17,7 @@
 #      apart; the first 200 steps on short-v1.jsonl): answers leave chance
 #      after 200-300 steps
 #   1g base.jsonl (the long distances) with short.jsonl kept in: the base
-#   2a-2r candidate training on documents that end inside their answer
+#   2a-2s candidate training on documents that end inside their answer
 #      (below); stage 3 (F16, the FocusLLM defaults) is train-demo.sh's.
 #
 # The run the README measures drew stages 1c-1d's 300 word pieces as the
@@ -151,12 +151,19 @@ fa s32340 --blocks 32,340 --docs 800 --seed 20
 stage2 focus-q focus-p 57 128 192 "$WORK/fa/s32340/focus-answer.jsonl" "$WORK/fa/t8340/focus-text.jsonl" -- --steps 150 \
   --save-every 25 --max-length 66000 --batch 8 --lr 2e-3
 # 2r: the same mix with the answers in 128..340 blocks (600 answer, 400 text
-# documents, 125 steps): the shipped model.
+# documents, 125 steps).
 fa s128340 --blocks 128,340 --docs 600 --seed 21
 [ -f "$WORK/fa/t8340b/focus-text.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/t8340b" --focus-answer 194 --text \
   --blocks 8,340 --docs 400 --seed 22
 stage2 focus-r focus-q 58 128 192 "$WORK/fa/s128340/focus-answer.jsonl" "$WORK/fa/t8340b/focus-text.jsonl" -- --steps 125 \
   --save-every 25 --max-length 66000 --batch 8 --lr 2e-3
+# 2s: the same once more on new draws (300 + 300 documents), 75 steps, the
+# learning rate decaying linearly to 0: the shipped model.
+fa s128340c --blocks 128,340 --docs 300 --seed 23
+[ -f "$WORK/fa/t8340c/focus-text.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/t8340c" --focus-answer 194 --text \
+  --blocks 8,340 --docs 300 --seed 24
+stage2 focus-s focus-r 59 128 192 "$WORK/fa/s128340c/focus-answer.jsonl" "$WORK/fa/t8340c/focus-text.jsonl" -- --steps 75 \
+  --save-every 25 --max-length 66000 --batch 8 --lr 2e-3 --schedule linear
 # The official recipe on the same base, for the README's comparison: the
 # 50/50 loss mix and the paper's ablations (continuation only, repetition
 # only), scaled by N0/4096 = 1/8 (window 384, chunks of 8..256, prompt cap
