@@ -86,10 +86,10 @@ npx tsx scripts/demo/copy-check.ts --passkey 480 "$WORK/base"
 # steps, short first: 2b 30..64, 2c 64..128, 2d 128..192 (the demo's 192:
 # trained at 30..192 from the start, the candidates got no weight there);
 # then 2e-2j for the first digit.
-fa() { # name retrieval.ts-flags...: documents that end inside their answer, in blocks of 194 tokens (once)
+fa() { # name retrieval.ts-flags...: documents that end inside their answer (with --text: natural text), in blocks of 194 tokens (once)
   local name=$1
   shift
-  [ -f "$WORK/fa/$name/focus-answer.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/$name" --focus-answer 194 "$@"
+  [ -f "$WORK/fa/$name/focus-answer.jsonl" ] || [ -f "$WORK/fa/$name/focus-text.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/$name" --focus-answer 194 "$@"
 }
 fa a2 --blocks 2,3 --answer-prefix 2 --docs 8000 --seed 13
 fa s23 --blocks 2,3 --docs 8000 --seed 12
@@ -146,22 +146,19 @@ stage2 focus-p focus-o 56 128 192 "$WORK/fa/s64340/focus-answer.jsonl" -- --step
 # of 8..340 blocks, each scored at its last token (retrieval.ts --text): the
 # text documents ask the candidates to keep ordinary text predictable.
 fa s32340 --blocks 32,340 --docs 800 --seed 20
-[ -f "$WORK/fa/t8340/focus-text.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/t8340" --focus-answer 194 --text \
-  --blocks 8,340 --docs 800 --seed 19
+fa t8340 --text --blocks 8,340 --docs 800 --seed 19
 stage2 focus-q focus-p 57 128 192 "$WORK/fa/s32340/focus-answer.jsonl" "$WORK/fa/t8340/focus-text.jsonl" -- --steps 150 \
   --save-every 25 --max-length 66000 --batch 8 --lr 2e-3
 # 2r: the same mix with the answers in 128..340 blocks (600 answer, 400 text
 # documents, 125 steps).
 fa s128340 --blocks 128,340 --docs 600 --seed 21
-[ -f "$WORK/fa/t8340b/focus-text.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/t8340b" --focus-answer 194 --text \
-  --blocks 8,340 --docs 400 --seed 22
+fa t8340b --text --blocks 8,340 --docs 400 --seed 22
 stage2 focus-r focus-q 58 128 192 "$WORK/fa/s128340/focus-answer.jsonl" "$WORK/fa/t8340b/focus-text.jsonl" -- --steps 125 \
   --save-every 25 --max-length 66000 --batch 8 --lr 2e-3
 # 2s: the same once more on new draws (300 + 300 documents), 75 steps, the
 # learning rate decaying linearly to 0: the shipped model.
 fa s128340c --blocks 128,340 --docs 300 --seed 23
-[ -f "$WORK/fa/t8340c/focus-text.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/t8340c" --focus-answer 194 --text \
-  --blocks 8,340 --docs 300 --seed 24
+fa t8340c --text --blocks 8,340 --docs 300 --seed 24
 stage2 focus-s focus-r 59 128 192 "$WORK/fa/s128340c/focus-answer.jsonl" "$WORK/fa/t8340c/focus-text.jsonl" -- --steps 75 \
   --save-every 25 --max-length 66000 --batch 8 --lr 2e-3 --schedule linear
 # The official recipe on the same base, for the README's comparison: the
