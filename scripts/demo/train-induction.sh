@@ -94,14 +94,14 @@ fa() { # name retrieval.ts-flags...: documents that end inside their answer (wit
 fa a2 --blocks 2,3 --answer-prefix 2 --docs 8000 --seed 13
 fa s23 --blocks 2,3 --docs 8000 --seed 12
 [ -d "$WORK/base-k25" ] || npx tsx scripts/demo/scale-keys.ts "$WORK/base" "$WORK/base-k25" 2.5
-stage2() { # name from seed local-min local-max data... -- flags
+stage2() { # name from seed local-min local-max data... -- flags (STAGE_WINDOW: the window W, default 194)
   local name=$1 from=$2 seed=$3 lmin=$4 lmax=$5 data=()
   shift 5
   while [ "$1" != "--" ]; do data+=("$1"); shift; done
   shift
   [ -f "$WORK/$name/trainer_state.json" ] && return 0
   $CLI train --model "$WORK/$from" --data "${data[@]}" --out "$WORK/$name" --params candidate --loss focus \
-    --losses continuation --target last --window 194 --local-min "$lmin" --local-max "$lmax" --strides 256 \
+    --losses continuation --target last --window "${STAGE_WINDOW:-194}" --local-min "$lmin" --local-max "$lmax" --strides 256 \
     --prompt-cap 64 --min-length 388 --max-length 8192 --batch 16 --lr 3e-3 --eps 1e-16 --schedule constant \
     --seed "$seed" "$@"
 }
@@ -161,6 +161,32 @@ fa s128340c --blocks 128,340 --docs 300 --seed 23
 fa t8340c --text --blocks 8,340 --docs 300 --seed 24
 stage2 focus-s focus-r 59 128 192 "$WORK/fa/s128340c/focus-answer.jsonl" "$WORK/fa/t8340c/focus-text.jsonl" -- --steps 75 \
   --save-every 25 --max-length 66000 --batch 8 --lr 2e-3 --schedule linear
+# 2t: local windows of 128..320 tokens (the official perplexity protocol
+# teacher-forces 128 tokens after a 192-token local window, so its local
+# sequence grows to 320), new answer documents of 128..340 blocks, and text
+# in two lengths: 8..64 blocks (cheap: most of the text documents) and
+# 64..340; lr 2e-3 decaying linearly. The run the README measures started
+# from the F32 focus-s of the previous session's run.
+fa s128340d --blocks 128,340 --docs 300 --seed 25
+fa t864 --text --blocks 8,64 --docs 400 --seed 26
+fa t64340 --text --blocks 64,340 --docs 200 --seed 27
+STAGE_WINDOW=322 stage2 focus-t focus-s 60 128 320 "$WORK/fa/s128340d/focus-answer.jsonl" "$WORK/fa/t864/focus-text.jsonl" \
+  "$WORK/fa/t64340/focus-text.jsonl" -- --steps 150 --save-every 25 --max-length 66000 --batch 8 --lr 2e-3 \
+  --schedule linear
+# 2u: the same local windows, answers in 192..340 blocks (145..257 chunks),
+# text mostly long (200 documents of 64..340 blocks, 150 of 8..64).
+fa s192340 --blocks 192,340 --docs 300 --seed 28
+fa t64340b --text --blocks 64,340 --docs 200 --seed 29
+fa t864b --text --blocks 8,64 --docs 150 --seed 30
+STAGE_WINDOW=322 stage2 focus-u focus-t 61 128 320 "$WORK/fa/s192340/focus-answer.jsonl" "$WORK/fa/t64340b/focus-text.jsonl" \
+  "$WORK/fa/t864b/focus-text.jsonl" -- --steps 125 --save-every 25 --max-length 66000 --batch 8 --lr 2e-3 --schedule linear
+# 2v: answers in 256..340 blocks (193..257 chunks: 128x N0 is 256) and text
+# of 128..340 blocks, local windows of 128..256 (257 candidates + 257 local
+# positions: about the base's 512), lr 1.5e-3 decaying linearly.
+fa s256340 --blocks 256,340 --docs 300 --seed 31
+fa t128340 --text --blocks 128,340 --docs 200 --seed 32
+STAGE_WINDOW=258 stage2 focus-v focus-u 62 128 256 "$WORK/fa/s256340/focus-answer.jsonl" "$WORK/fa/t128340/focus-text.jsonl" \
+  -- --steps 100 --save-every 25 --max-length 66000 --batch 8 --lr 1.5e-3 --schedule linear
 # The official recipe on the same base, for the README's comparison: the
 # 50/50 loss mix and the paper's ablations (continuation only, repetition
 # only), scaled by N0/4096 = 1/8 (window 384, chunks of 8..256, prompt cap
