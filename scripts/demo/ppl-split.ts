@@ -43,6 +43,8 @@ async function main(): Promise<void> {
   const multiples = arg('--multiples', '4,16,64').split(',').map(Number);
   const nWindows = Number(arg('--windows', '6'));
   const threads = process.argv.includes('--threads') ? Number(arg('--threads', '1')) : undefined;
+  if (!multiples.every((m) => Number.isInteger(m) && m >= 1)) throw new Error(`--multiples: positive integers, got ${arg('--multiples', '')}`);
+  if (!(Number.isInteger(nWindows) && nWindows >= 1)) throw new Error(`--windows: a positive integer, got ${arg('--windows', '')}`);
   const model = await loadModel(dir, threads === undefined ? {} : { threads });
   try {
     const tok = model.tokenizer;
