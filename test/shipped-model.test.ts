@@ -66,3 +66,14 @@ t.test('the CLI defaults to it and says so', async (t) => {
   t.match(r.stderr, /focusllm: using the shipped model focus-tiny \(.*focus-tiny\); --model DIR picks another/);
   t.match(r.stdout, /512/);
 });
+
+t.test('passkey on it says which protocol it learned', async (t) => {
+  const r = await captureStdout(() => main(['passkey', '--lengths', '600', '--trials', '1', '--threads', '1']));
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stderr, /focus-tiny learned the official prompt layout .* --protocol official measures what it learned/);
+  const o = await captureStdout(() =>
+    main(['passkey', '--protocol', 'official', '--lengths', '600', '--trials', '1', '--threads', '1']),
+  );
+  t.equal(o.code, 0, o.stderr);
+  t.notMatch(o.stderr, /learned the official prompt layout/, 'not with --protocol official');
+});
