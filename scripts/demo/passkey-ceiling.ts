@@ -1,0 +1,108 @@
+// How far FocusLLM's pass keys are from what the frozen base copies inside
+// its own window. Every chunk runs with the base weights (only the candidate
+// token has trained projections), so a chunk that holds the key line has to
+// find the key's next digit with the base's own copying; the trained
+// candidates carry what the chunk found to the local window. This script
+// runs the official pass-key protocol (lib/eval/passkey-official.ts) two ways
+// with the same seed and trial count:
+//   native - prompts short enough for the model's window, one plain forward
+//            (--native-lengths, tokens): the base's copying with the key in
+//            view;
+//   focus  - FocusLLM at --multiples of the window, with the model's defaults;
+// and splits each group's accuracy by the key (its digits all different, or
+// one repeated) and its misses by kind:
+//   order  - the key's digits in another order (32281 -> 32818);
+//   one    - one digit wrong, the length right (49930 -> 49937);
+//   other  - anything else.
+//
+//   npx tsx scripts/demo/passkey-ceiling.ts [--model DIR] [--native-lengths 200,320,480]
+//       [--multiples 16,64,128] [--trials 50] [--seed 5] [--threads N] [--json]
+import { loadModel } from '../../lib/model';
+import { runPasskeyOfficial, type PasskeyOfficialTrial } from '../../lib/eval/passkey-official';
+
+interface Group {
+  mode: 'native' | 'focus';
+  tokens: number;
+  trials: number;
+  correct: number;
+  /** keys whose digits are all different / with a repeated digit: [correct, trials] */
+  distinct: [number, number];
+  repeated: [number, number];
+  misses: { order: number; one: number; other: number };
+  examples: string[];
+}
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(name);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+
+function ints(name: string, fallback: string, min: number): number[] {
+  const v = arg(name, fallback).split(',').map(Number);
+  if (!v.every((x) => Number.isInteger(x) && x >= min)) throw new Error(`${name}: integers of at least ${min}, comma-separated, got ${arg(name, '')}`);
+  return v;
+}
+
+/** The kind of a wrong answer to `key`. */
+function missKind(key: string, answer: string): 'order' | 'one' | 'other' {
+  const sorted = (s: string) => [...s].sort().join('');
+  if (answer.length === key.length && sorted(answer) === sorted(key)) return 'order';
+  if (answer.length === key.length && [...key].filter((c, i) => answer[i] !== c).length === 1) return 'one';
+  return 'other';
+}
+
+function group(mode: Group['mode'], tokens: number, recs: PasskeyOfficialTrial[]): Group {
+  const g: Group = { mode, tokens, trials: 0, correct: 0, distinct: [0, 0], repeated: [0, 0], misses: { order: 0, one: 0, other: 0 }, examples: [] };
+  for (const r of recs) {
+    const key = r.expected;
+    const side = new Set(key).size < key.length ? g.repeated : g.distinct;
+    g.trials++;
+    side[1]++;
+    if (r.correct) {
+      g.correct++;
+      side[0]++;
+    } else {
+      g.misses[missKind(key, r.answer)]++;
+      if (g.examples.length < 4) g.examples.push(`${key} -> ${JSON.stringify(r.answer)}`);
+    }
+  }
+  return g;
+}
+
+async function main(): Promise<void> {
+  const dir = arg('--model', 'models/focus-tiny');
+  const nativeLengths = ints('--native-lengths', '200,320,480', 64);
+  const multiples = ints('--multiples', '16,64,128', 1);
+  const [trials] = ints('--trials', '50', 1);
+  const [seed] = ints('--seed', '5', 0);
+  const threads = process.argv.includes('--threads') ? ints('--threads', '1', 1)[0] : undefined;
+  const model = await loadModel(dir, threads === undefined ? {} : { threads });
+  try {
+    const N0 = model.config.maxPositionEmbeddings;
+    for (const l of nativeLengths) if (l > N0) throw new Error(`--native-lengths: ${l} is beyond the model's window of ${N0} tokens`);
+    const groups: Group[] = [];
+    const native = await runPasskeyOfficial(model, { lengths: nativeLengths, trials, seed, native: true, nativeWindow: N0 });
+    for (const l of nativeLengths) groups.push(group('native', l, native.records.filter((r) => r.length === l)));
+    const lengths = multiples.map((m) => m * N0);
+    const focus = await runPasskeyOfficial(model, { lengths, trials, seed });
+    for (const l of lengths) groups.push(group('focus', l, focus.records.filter((r) => r.length === l)));
+    if (process.argv.includes('--json')) {
+      console.log(JSON.stringify({ model: dir, window: N0, trials, seed, focus: focus.focus, groups }));
+      return;
+    }
+    const pct = ([c, n]: [number, number]) => (n ? `${((100 * c) / n).toFixed(0)}% (${c}/${n})` : '-');
+    console.log('mode    tokens  found       distinct digits  a repeated digit  misses: order / one digit / other');
+    for (const g of groups)
+      console.log(
+        `${g.mode.padEnd(7)} ${String(g.tokens).padStart(6)}  ${pct([g.correct, g.trials]).padEnd(11)} ${pct(g.distinct).padEnd(16)} ` +
+          `${pct(g.repeated).padEnd(17)} ${g.misses.order} / ${g.misses.one} / ${g.misses.other}   ${g.examples.join(', ')}`,
+      );
+  } finally {
+    model.dispose();
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});
