@@ -1,10 +1,10 @@
 // How far FocusLLM's pass keys are from what the frozen base copies inside
-// its own window. Every chunk runs with the base weights (only the candidate
-// token has trained projections), so a chunk that holds the key line has to
-// find the key's next digit with the base's own copying; the trained
-// candidates carry what the chunk found to the local window. This script
-// runs the official pass-key protocol (lib/eval/passkey-official.ts) two ways
-// with the same seed and trial count:
+// its own window. Only the candidate rows have trained projections: the
+// chunks' own tokens and the local window, which turns the candidates into
+// answer digits, run the base weights, so the base's own copying is the
+// bar to compare with. This script runs the official pass-key protocol
+// (lib/eval/passkey-official.ts) two ways with the same seed and trial
+// count:
 //   native - prompts short enough for the model's window, one plain forward
 //            (--native-lengths, tokens): the base's copying with the key in
 //            view;
