@@ -76,4 +76,7 @@ t.test('passkey on it says which protocol it learned', async (t) => {
   );
   t.equal(o.code, 0, o.stderr);
   t.notMatch(o.stderr, /learned the official prompt layout/, 'not with --protocol official');
+  const named = await captureStdout(() => main(['passkey', '--model', 'focus-tiny', '--lengths', '600', '--trials', '1', '--threads', '1']));
+  t.equal(named.code, 0, named.stderr);
+  t.match(named.stderr, /focus-tiny learned the official prompt layout/, 'also when --model names it');
 });

@@ -6,7 +6,7 @@ import { FOCUS_FLAGS, MODEL_FLAGS, modelFromFlags, table } from './common';
 import { checkedFocus, ingestText, progressWanted, protocolFromFlags, StatusLine, withSigint, cell } from '../eval/cli';
 import { runPasskey, type PasskeyProgress, type PasskeyResult } from '../eval/passkey';
 import { runPasskeyOfficial, type PasskeyOfficialResult } from '../eval/passkey-official';
-import { SHIPPED_MODEL } from '../shipped';
+import { SHIPPED_MODEL, shippedModelDir } from '../shipped';
 
 const SPEC: Record<string, FlagSpec> = {
   ...MODEL_FLAGS,
@@ -105,7 +105,7 @@ export const command: Command = {
     const focus = checkedFocus(f);
     const status = new StatusLine(progressWanted(f));
     const model = await modelFromFlags(f);
-    if (f.model === undefined && !official)
+    if (model.dir === shippedModelDir() && !official)
       process.stderr.write(
         `focusllm: ${SHIPPED_MODEL} learned the official prompt layout (filler, key line, filler, task, question); ` +
           'this default protocol puts the task first, and --protocol official measures what it learned\n',

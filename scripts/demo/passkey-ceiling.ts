@@ -19,6 +19,7 @@
 //       [--multiples 16,64,128] [--trials 50] [--seed 5] [--threads N] [--json]
 import { loadModel } from '../../lib/model';
 import { runPasskeyOfficial, type PasskeyOfficialTrial } from '../../lib/eval/passkey-official';
+import { arg, ints } from './argv';
 
 interface Group {
   mode: 'native' | 'focus';
@@ -30,17 +31,6 @@ interface Group {
   repeated: [number, number];
   misses: { order: number; one: number; other: number };
   examples: string[];
-}
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-
-function ints(name: string, fallback: string, min: number): number[] {
-  const v = arg(name, fallback).split(',').map(Number);
-  if (!v.every((x) => Number.isInteger(x) && x >= min)) throw new Error(`${name}: integers of at least ${min}, comma-separated, got ${arg(name, '')}`);
-  return v;
 }
 
 /** The kind of a wrong answer to `key`. */

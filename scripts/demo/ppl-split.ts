@@ -21,6 +21,7 @@
 // scored positions (the local sequence grows by one token per position).
 import { loadModel } from '../../lib/model';
 import { runPpl } from '../../lib/eval/ppl';
+import { arg } from './argv';
 import { heldoutSources } from './corpus';
 
 const R = 128;
@@ -31,11 +32,6 @@ interface Row {
   scored: number;
   ppl: Record<string, number>;
   quarters: Record<string, number[]>;
-}
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
 }
 
 async function main(): Promise<void> {
