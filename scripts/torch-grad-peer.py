@@ -20,7 +20,7 @@ beacon_param leaves out). Needs Debian's CPU torch: apt-get install -y python3-t
 usage:
   /usr/bin/python3 scripts/torch-grad-peer.py --model DIR --ids IDS.json --loss continuation|repetition \\
       --local-start S --local-size L --chunk-size C [--prompt-cap 512] [--float32]
-  /usr/bin/python3 scripts/torch-grad-peer.py --model DIR --ids IDS.json --loss lm [--float32]
+  /usr/bin/python3 scripts/torch-grad-peer.py --model DIR --ids IDS.json --loss lm [--loss-start S] [--float32]
 """
 import argparse
 import glob
@@ -204,6 +204,7 @@ def main():
     ap.add_argument("--local-size", type=int)
     ap.add_argument("--chunk-size", type=int)
     ap.add_argument("--prompt-cap", type=int, default=512)
+    ap.add_argument("--loss-start", type=int, default=1, help="lm: the first scored token (default 1)")
     ap.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
     a = ap.parse_args()
     x = json.load(open(a.ids))
@@ -211,8 +212,11 @@ def main():
         x = x["ids"]
     m = Llama(a.model, "all" if a.loss == "lm" else "candidate", torch.float32 if a.float32 else torch.float64)
     if a.loss == "lm":
+        s0 = a.loss_start
+        if not 1 <= s0 < len(x):
+            raise SystemExit(f"bad --loss-start {s0}: the first scored token, in 1..{len(x) - 1}")
         h, _ = m.forward(x, 0)
-        loss = F.cross_entropy(m.logits(h[:-1]), torch.tensor(x[1:]))
+        loss = F.cross_entropy(m.logits(h[s0 - 1:-1]), torch.tensor(x[s0:]))
     else:
         s, l, C = a.local_start, a.local_size, a.chunk_size
         if None in (s, l, C) or l < 1 or C < 1 or a.prompt_cap < 1 or s < (1 if a.loss == "continuation" else 0) \

@@ -74,6 +74,23 @@ t.test('input / output records: input truncated in its middle, output kept', asy
   t.equal(d.stats.cut, 3);
 });
 
+t.test('input / output records: where the output starts; recordMaxLength bounds records only', async (t) => {
+  const f = file('io-start.jsonl', [
+    JSON.stringify({ input: 'abc', output: 'xy' }),
+    JSON.stringify({ text: 'abcdefghijklmnop' }),
+    JSON.stringify({ input: 'abcdefghijkl', output: 'xyz' }),
+    JSON.stringify({ ids: [5, 6, 7, 8] }),
+  ].join('\n'));
+  const d = loadDocuments(base([f], { maxLength: 1000, recordMaxLength: 10 }));
+  t.same(d.outputStart, [4, 0, 7, 0], 'BOS + input tokens before the output; 0 for text and ids records');
+  t.same(d.docs.map((x) => x.length), [6, 17, 10, 5], 'the text record is not cut to recordMaxLength, the long record is');
+  t.same([...d.docs[2].subarray(7)], tok('xyz'), 'the output kept whole after the middle-truncated input');
+  t.equal(d.stats.cut, 1);
+  const m = loadDocuments(base([f]));
+  t.same(m.outputStart, [4, 0, 7, 0], 'without recordMaxLength every record follows maxLength');
+  t.same(m.docs.map((x) => x.length), [6, 10, 10, 5]);
+});
+
 t.test('ids records and plain text files', async (t) => {
   const ids = file('ids.jsonl', [JSON.stringify({ ids: [5, 6, 7, 8] }), JSON.stringify({ ids: [1, 9, 9, 9, 9] }), JSON.stringify({ ids: [4] })].join('\n'));
   const txt = file('doc.txt', 'hello world');

@@ -44,7 +44,7 @@ const focus = (ids: number[], loss: 'continuation' | 'repetition', s: number, l:
 
 function toNative(ex: RefTrainExample, weight?: number): NativeTrainExample {
   const w = weight === undefined ? {} : { weight };
-  if (ex.kind === 'lm') return { kind: 'lm', ids: Int32Array.from(ex.ids), ...w };
+  if (ex.kind === 'lm') return { kind: 'lm', ids: Int32Array.from(ex.ids), ...(ex.lossStart === undefined ? {} : { lossStart: ex.lossStart }), ...w };
   return { ...ex, ids: Int32Array.from(ex.ids), ...w };
 }
 
@@ -66,6 +66,8 @@ function allGeometries(vocab: number, seed: number): [string, RefTrainExample][]
     ['repetition, s = 0 (x[0] = BOS)', focus(x, 'repetition', 0, 6, 7)],
     ['lm', { kind: 'lm', ids: x }],
     ['lm, 2 tokens', { kind: 'lm', ids: x.slice(0, 2) }],
+    ['lm, scored from token 15 (a prompt before it)', { kind: 'lm', ids: x, lossStart: 15 }],
+    ['lm, only the last token scored', { kind: 'lm', ids: x, lossStart: 23 }],
   ];
 }
 
@@ -210,6 +212,20 @@ if (hasTrainer) {
     trainer.zeroGrad();
     t.ok(trainer.tensors.every((x) => trainer.getGradient(x.name).every((v) => v === 0)), 'zeroGrad zeroes');
   });
+
+  t.test('accumulate: an lm example\'s lossStart outside 1..N-1 is an Error naming it', async (t) => {
+    const model = await loadModel(path.join(FX, 'tiny-gqa'), { backend: 'cpu', threads: 2, tokenizer: false });
+    const trainer = model.native.createTrainer({ params: 'all' });
+    t.teardown(() => {
+      trainer.dispose();
+      model.dispose();
+    });
+    const ids = Int32Array.from(makeIds(8, 512, 3));
+    for (const s of [0, 8, -1, 1.5])
+      await t.rejects(async () => trainer.accumulate([{ kind: 'lm', ids, lossStart: s }]), /example 0: lossStart/, `lossStart ${s}`);
+    const [loss] = await trainer.accumulate([{ kind: 'lm', ids, lossStart: 7 }]);
+    t.ok(Number.isFinite(loss) && loss > 0, 'lossStart N-1 (the last token alone) is fine');
+  });
 }
 
 async function grad(args: string[]) {
@@ -235,6 +251,7 @@ t.test('focusllm grad: the same numbers through the CLI', { skip: !hasTrainer &&
   const idsLm = path.join(root, 'ids-lm.json');
   fs.writeFileSync(idsLm, JSON.stringify(y));
   cases.push(['lm, tied embeddings, bias', tied, ['--ids', idsLm, '--loss', 'lm'], { kind: 'lm', ids: y }]);
+  cases.push(['lm, --loss-start 11', tied, ['--ids', idsLm, '--loss', 'lm', '--loss-start', '11'], { kind: 'lm', ids: y, lossStart: 11 }]);
   for (const [what, dir, args, ex] of cases) {
     const r = await grad(['--model', dir, '--threads', '2', ...args]);
     t.equal(r.code, 0, `${what}: exit 0 ${r.stderr}`);
@@ -260,6 +277,9 @@ t.test('focusllm grad: bad options are usage errors that name the option, before
     [['--loss', 'continuation', '--local-start', '4', '--local-size', '2'], /--chunk-size is required/],
     [['--loss', 'lm', '--chunk-size', '4'], /--chunk-size is for the focus losses/],
     [['--loss', 'ppl'], /--loss must be continuation, repetition or lm/],
+    [['--loss', 'lm', '--loss-start', '10'], /--loss-start must be in 1\.\.9/],
+    [['--loss', 'lm', '--loss-start', '0'], /--loss-start must be in 1\.\.9/],
+    [['--loss', 'repetition', '--local-start', '4', '--local-size', '2', '--chunk-size', '2', '--loss-start', '3'], /--loss-start is for --loss lm/],
     [['--local-start', '1'], /--loss is required/],
   ];
   for (const [args, re] of cases) {

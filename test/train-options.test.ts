@@ -6,10 +6,11 @@ import path from 'node:path';
 
 import t from 'tap';
 
-import { flagMessage, formatDuration, gatherData, progressBar, progressLine } from '../lib/cli/train';
+import { dataLine, flagMessage, formatDuration, gatherData, progressBar, progressLine } from '../lib/cli/train';
 import { checkOutDir, isInside, readState, trainedProjections } from '../lib/train/checkpoint';
 import { DataOrder } from '../lib/train/loop';
 import { resolveTrainOptions, resumeOptions } from '../lib/train/options';
+import type { TrainPlan } from '../lib/train/plan';
 import { learningRate } from '../lib/train/schedule';
 import { lineChartSvg, lossCurveSvg, movingAverage, ticks } from '../lib/train/svg';
 
@@ -53,6 +54,8 @@ t.test('options: official defaults, params and loss go together', async (t) => {
   t.match(resolveTrainOptions({ data: ['a'], out: 'o', loss: 'lm', window: 64 }, 4096), { params: 'all', seqLen: 64 }, 'loss lm implies all');
   t.match(resolveTrainOptions({ data: ['a'], out: 'o', window: 32 }, 4096), { localMin: 4, localMax: 30, minLength: 32, maxLength: 8192 });
   t.ok(Number.isInteger(resolveTrainOptions({ data: ['a'], out: 'o' }, 4096).seed), 'a random seed when none is given');
+  t.equal(lm.lmScore, 'all', 'lm scores every next token by default');
+  t.equal(resolveTrainOptions({ data: ['a'], out: 'o', loss: 'lm', lmScore: 'output' }, 4096).lmScore, 'output');
 });
 
 t.test('options: bad values name the option', async (t) => {
@@ -86,6 +89,8 @@ t.test('options: bad values name the option', async (t) => {
   bad({ seqLen: 1 }, /option seqLen/);
   bad({ recompute: 'yes' }, /option recompute must be true or false/);
   bad({ losses: 'all' }, /option losses must be one of random, both, continuation, repetition/);
+  bad({ loss: 'lm', lmScore: 'input' }, /option lmScore must be one of all, output, got "input"/);
+  bad({ lmScore: 'output' }, /option lmScore is for loss "lm"/);
 });
 
 t.test('resume: only steps, saveEvery, recompute and the data paths may change', async (t) => {
@@ -190,6 +195,18 @@ t.test('CLI helpers: flags in messages, several --data, progress text', async (t
   const p = { phase: 'step' as const, step: 5, steps: 10, loss: 2.5, lossByKind: { continuation: 2, repetition: 3 }, lr: 1e-4, gradNorm: 0.5, tokens: 100, tokensPerSecond: 1234.4, elapsed: 10, eta: 10, epoch: 0 };
   t.equal(progressBar(p, 10), 'step 5/10 [#####.....] loss 2.500  1234 tok/s  ETA 0:10');
   t.equal(progressLine(p), 'step 5/10 loss 2.500 (continuation 2.000, repetition 3.000) lr 1.00e-4 grad-norm 0.5000 1234 tok/s elapsed 0:10 ETA 0:10');
+  const stats = { files: 1, records: 5, documents: 5, tokens: 900, tooShort: 0, cut: 2 };
+  const lmPlan = (over: object, unitStarts?: number[]) =>
+    ({ options: { ...resolveTrainOptions({ data: ['a'], out: 'o', loss: 'lm', seqLen: 64, ...over }, 4096), steps: 1 }, units: new Array(4), unitStarts }) as unknown as TrainPlan;
+  t.equal(dataLine({ ...stats, cut: 0 }, lmPlan({})), 'data: 5 documents, 900 tokens from 1 file; 4 sequences of 64 tokens');
+  t.equal(
+    dataLine(stats, lmPlan({ lmScore: 'output' }, [9, 1, 1, 1])),
+    'data: 5 documents, 900 tokens from 1 file; 2 cut (input/output records to 64 tokens); 1 input/output record scored on its output, 3 sequences of 64 tokens',
+  );
+  t.equal(
+    dataLine(stats, lmPlan({ lmScore: 'output', maxLength: 300 }, [9, 1, 1, 1])),
+    'data: 5 documents, 900 tokens from 1 file; 2 cut (input/output records to 64 tokens, documents to 300 tokens); 1 input/output record scored on its output, 3 sequences of 64 tokens',
+  );
 });
 
 t.test('lineChartSvg: named series on a log2 axis, a legend, breaks at non-finite points', async (t) => {

@@ -35,9 +35,10 @@ function logSoftmaxAt(row: Float64Array, target: number): number {
 /** The loss of section 1b composed from RefModel.forward, the section-1 oracle. */
 function forwardLoss(m: RefModel, bos: number, ex: RefTrainExample): number {
   if (ex.kind === 'lm') {
+    const s0 = ex.lossStart ?? 1;
     let s = 0;
-    for (let j = 1; j < ex.ids.length; j++) s += logSoftmaxAt(m.forward(ex.ids.slice(0, j)).logits, ex.ids[j]);
-    return s / (ex.ids.length - 1);
+    for (let j = s0; j < ex.ids.length; j++) s += logSoftmaxAt(m.forward(ex.ids.slice(0, j)).logits, ex.ids[j]);
+    return s / (ex.ids.length - s0);
   }
   const plan = focusPlan(ex, bos);
   const K: Float64Array[][] = [], V: Float64Array[][] = [];
@@ -90,6 +91,7 @@ for (const [name, spec] of variants) {
       ['repetition, t limited by promptCap', focus(x, 'repetition', 3, 7, 4, 2)],
       ['continuation, l = 1, C = 1', focus(x, 'continuation', 4, 1, 1)],
       ['lm', { kind: 'lm', ids: x.slice(0, 9) }],
+      ['lm, scored from token 6', { kind: 'lm', ids: x.slice(0, 9), lossStart: 6 }],
     ];
     for (const [what, ex] of examples) {
       const { loss, grads } = ref.lossAndGrad(ex);

@@ -12,8 +12,11 @@ import t from 'tap';
 
 import { loadModel, type Model } from '../lib/model';
 import { makeRng } from '../lib/sampling';
+import type { Tokenizer } from '../lib/tokenizer/types';
+import { DataOrder, runTraining } from '../lib/train';
 import type { TrainOptions } from '../lib/train/options';
 import type { TrainProgress } from '../lib/train/loop';
+import { prepareTraining } from '../lib/train/plan';
 import { writeTinyModel } from './helpers/checkpoint';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'focusllm-train-run-'));
@@ -212,6 +215,49 @@ t.test('lm training of every tensor lowers the loss; the checkpoint reloads', as
   let d = 0;
   a.forEach((v, i) => (d = Math.max(d, Math.abs(v - b[i]))));
   t.ok(d <= 1e-6, `reloaded logits equal (${d.toExponential(2)})`);
+});
+
+t.test('lm scored on the output: input/output records one sequence each, loss over their output tokens only', async (t) => {
+  // One token per character ('a' -> 3 ...), BOS 1: records need a tokenizer, the tiny checkpoint has none.
+  const charTok: Tokenizer = {
+    vocabSize: 96, bosId: 1, eosIds: [2], addBos: true,
+    encode: (text, o = {}) => [...(o.addSpecial === false ? [] : [1]), ...[...text].map((c) => 3 + ((c.codePointAt(0) ?? 0) % 90))],
+    decode: () => '', streamDecoder: () => ({ push: () => '', flush: () => '' }), tokenToId: () => null, idToToken: () => null,
+    hasChatTemplate: false, applyChatTemplate: () => '',
+  };
+  const f = path.join(root, 'io.jsonl');
+  const text = 'the quick brown fox jumps over the lazy dog '.repeat(3);
+  fs.writeFileSync(f, [JSON.stringify({ input: 'key 4711 is the key; the key is', output: ' 4711' }), JSON.stringify({ text })].join('\n') + '\n');
+  const m = await load(base);
+  t.teardown(() => m.dispose());
+  const src = { dir: base, config: m.config, tokenizer: charTok };
+  const opts: TrainOptions = { data: [f], out: path.join(root, 'io-out'), params: 'all', lmScore: 'output', seqLen: 40, steps: 1, batch: 1, lr: 1e-3, seed: 4 };
+  const plan = prepareTraining(src, opts);
+  const rec = [1, ...charTok.encode('key 4711 is the key; the key is', { addSpecial: false }), ...charTok.encode(' 4711', { addSpecial: false })];
+  t.same(plan.units.map((u) => u.length), [rec.length, 40, 40, 40], 'the record whole, then the text cut into sequences of seqLen');
+  t.same(plan.unitStarts, [rec.length - 5, 1, 1, 1], 'the record scored from its output, the text sequences in full');
+  t.same([...plan.units[0]], rec);
+  // The first step's loss is the mean NLL of the 5 output tokens under the untrained weights.
+  const order = new DataOrder(plan.units.length, 4);
+  const first = order.next();
+  const ids = [...plan.units[first]];
+  const from = plan.unitStarts![first];
+  const logits = await m.forward(ids, { all: true });
+  const V = m.config.vocabSize;
+  let nll = 0;
+  for (let j = from; j < ids.length; j++) {
+    const row = logits.subarray((j - 1) * V, j * V);
+    let mx = -Infinity;
+    for (const v of row) mx = Math.max(mx, v);
+    let z = 0;
+    for (const v of row) z += Math.exp(v - mx);
+    nll += mx + Math.log(z) - row[ids[j]];
+  }
+  nll /= ids.length - from;
+  const s = await runTraining(m, plan);
+  t.ok(Math.abs(s.losses[0] - nll) <= 1e-4 * nll, `step 1 loss ${s.losses[0].toFixed(5)} = the scored tokens' mean NLL ${nll.toFixed(5)}`);
+  await t.rejects(m.train({ ...opts, out: path.join(root, 'io-out2'), loss: 'focus', params: undefined }), /option lmScore is for loss "lm"/);
+  await t.rejects(m.train({ ...opts, out: path.join(root, 'io-out3'), lmScore: 'outputs' as 'output' }), /option lmScore must be one of all, output/);
 });
 
 t.test('bad inputs fail before any work, naming the option or file', async (t) => {

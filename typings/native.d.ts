@@ -205,10 +205,12 @@ export interface NativeFocusExample {
   weight?: number;
 }
 
-/** Causal LM example: mean next-token cross-entropy over ids[1..] (ids.length >= 2). */
+/** Causal LM example: mean next-token cross-entropy over ids[lossStart..] (ids.length >= 2). */
 export interface NativeLmExample {
   kind: 'lm';
   ids: Int32Array;
+  /** the first scored token, 1..ids.length-1 (default 1: every next token); the ones before are context only */
+  lossStart?: number;
   /** the example's gradient is multiplied by this (default 1) */
   weight?: number;
 }

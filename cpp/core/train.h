@@ -92,6 +92,7 @@ struct TrainExample {
   std::vector<int32_t> ids;  // x, BOS first
   bool repetition = false;   // focus: memory = all of x (else x[0:s])
   int s = 0, l = 0, chunk = 0, prompt_cap = 512;  // focus geometry
+  int loss_start = 1;        // lm: the first scored token, ids[loss_start..] (1: every next token)
   float weight = 1.0f;       // the example's gradient is multiplied by this
 };
 

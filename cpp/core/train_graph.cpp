@@ -14,8 +14,9 @@
 //      which yields the gradients of the candidate KVs.
 //   4. candidates, backward: those KV gradients enter each layer of phase 2's
 //      rows; the weight gradients of the candidate projections come out.
-// LM example: one causal sequence, mean cross-entropy over its next tokens,
-// a full backward with every weight gradient.
+// LM example: one causal sequence, mean cross-entropy over its next tokens
+// from ids[loss_start] on (a prompt before it is context only), a full
+// backward with every weight gradient.
 //
 // A row set (phase 2, 3 or the LM sequence) runs layer by layer; attention
 // keys of each sequence are assembled per layer as [constant cache | prefix |
@@ -354,8 +355,9 @@ struct Trainer::Graph {
     Run r = forward(R, ctl);
     mark("lm forward");
     float* dx = arena.take(size_t(N) * dim, "training gradients", true);
-    std::vector<float> w(size_t(N - 1), e.weight / float(N - 1));
-    const double loss = head(r.x, dx, 0, N - 1, e.ids.data() + 1, w.data()) / double(N - 1);
+    const int s0 = e.loss_start, nr = N - s0;  // rows s0-1 .. N-2 predict ids[s0 .. N-1]
+    std::vector<float> w(size_t(nr), e.weight / float(nr));
+    const double loss = head(r.x, dx, s0 - 1, nr, e.ids.data() + s0, w.data()) / double(nr);
     mark("lm head + loss");
     backward(R, r, dx, ctl);
     mark("lm backward");
@@ -519,6 +521,8 @@ void Trainer::validate(const std::vector<TrainExample>& ex) const {
     if (e.kind == TrainExample::Kind::Lm) {
       FOCUS_CHECK(all_, w, "an lm example needs a trainer with params 'all' (the candidate projections do not "
                            "take part in causal LM training)");
+      FOCUS_CHECK(e.loss_start >= 1 && e.loss_start < N, w, "lossStart must be in 1..", N - 1,
+                  " (the first scored token of ids), got ", e.loss_start);
       continue;
     }
     FOCUS_CHECK(!all_, w, "focus examples train the candidate projections: create the trainer with params "

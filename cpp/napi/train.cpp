@@ -150,6 +150,7 @@ TrainExample parse_example(const Napi::Value& item, const std::string& where) {
   Napi::Int32Array ia = ids.As<Napi::Int32Array>();
   e.ids.assign(ia.Data(), ia.Data() + ia.ElementLength());
   e.weight = float(num_field(o, "weight", where, false, 1.0));
+  if (e.kind == TrainExample::Kind::Lm) e.loss_start = int_field(o, "lossStart", where, false, 1);
   if (e.kind == TrainExample::Kind::Focus) {
     Napi::Value loss = o.Get("loss");
     const std::string l = loss.IsString() ? loss.As<Napi::String>().Utf8Value() : "";

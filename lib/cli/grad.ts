@@ -19,6 +19,7 @@ const SPEC: Record<string, FlagSpec> = {
   'local-size': { type: 'int', help: 'l: local window length; the target is x[s+l] (focus losses)' },
   'chunk-size': { type: 'int', help: 'C: memory chunk length (focus losses)' },
   'prompt-cap': { type: 'int', help: 'cap on the dynamic prompt, t = min(cap, C, l)', default: 512 },
+  'loss-start': { type: 'int', help: 'lm: the first scored token, x[loss-start..] (default 1: every next token)' },
   threads: { type: 'int', help: 'CPU threads (default: all cores)' },
 };
 
@@ -31,8 +32,12 @@ export function exampleFromFlags(f: Flags, ids: number[]): NativeTrainExample {
     const extra = FOCUS_ONLY.find((k) => f[k] !== undefined);
     if (extra) throw new UsageError(`--${extra} is for the focus losses (continuation, repetition), not --loss lm`);
     if (ids.length < 2) throw new UsageError(`--ids: the lm loss needs at least 2 tokens, got ${ids.length}`);
-    return { kind: 'lm', ids: Int32Array.from(ids) };
+    const s0 = f['loss-start'] as number | undefined;
+    if (s0 !== undefined && (s0 < 1 || s0 >= ids.length))
+      throw new UsageError(`--loss-start must be in 1..${ids.length - 1} (the first scored token of the ${ids.length} ids), got ${s0}`);
+    return { kind: 'lm', ids: Int32Array.from(ids), ...(s0 === undefined ? {} : { lossStart: s0 }) };
   }
+  if (f['loss-start'] !== undefined) throw new UsageError(`--loss-start is for --loss lm, not --loss ${loss}`);
   if (loss !== 'continuation' && loss !== 'repetition')
     throw new UsageError(`--loss must be continuation, repetition or lm, got '${loss}'`);
   for (const k of FOCUS_ONLY) if (f[k] === undefined) throw new UsageError(`--${k} is required with --loss ${loss}`);

@@ -31,6 +31,7 @@ const SPEC: Record<string, FlagSpec> = {
   strides: { type: 'list', help: 'chunk lengths C to draw from (default 64,128,256,512,1024,2048)' },
   'prompt-cap': { type: 'int', help: 'cap on the dynamic prompt (default 512)' },
   'seq-len': { type: 'int', help: 'lm: tokens per sequence (default min(W, max_position_embeddings))' },
+  'lm-score': { type: 'string', help: 'lm: all (every next token) or output ({"input","output"} records one sequence each, scored on the output only) (default all)' },
   'min-length': { type: 'int', help: 'skip documents with fewer tokens (default W for focus, 2 for lm)' },
   'max-length': { type: 'int', help: 'cut documents to this many tokens (default max(8192, W) for focus; lm: no cut)' },
   steps: { type: 'int', help: 'optimizer steps (default one pass over the data)' },
@@ -115,8 +116,19 @@ export function dataLine(s: DataStats, plan: TrainPlan): string {
   const o = plan.options;
   const parts = [`data: ${s.documents} documents, ${s.tokens} tokens from ${s.files} file${s.files === 1 ? '' : 's'}`];
   if (s.tooShort) parts.push(`${s.tooShort} shorter than ${o.minLength} tokens skipped`);
-  if (s.cut) parts.push(`${s.cut} cut to ${o.maxLength} tokens`);
-  if (o.loss === 'lm') parts.push(`${plan.units.length} sequences of ${o.seqLen} tokens`);
+  if (s.cut) {
+    const records = o.loss === 'lm' && o.lmScore === 'output';
+    const docs = o.maxLength < 2 ** 30 ? `documents to ${o.maxLength} tokens` : '';
+    parts.push(records ? `${s.cut} cut (${[`input/output records to ${o.seqLen} tokens`, docs].filter(Boolean).join(', ')})` : `${s.cut} cut to ${o.maxLength} tokens`);
+  }
+  if (o.loss === 'lm') {
+    const own = plan.unitStarts ? plan.unitStarts.filter((v) => v > 1).length : 0;
+    parts.push(
+      own
+        ? `${own} input/output record${own === 1 ? '' : 's'} scored on ${own === 1 ? 'its' : 'their'} output, ${plan.units.length - own} sequences of ${o.seqLen} tokens`
+        : `${plan.units.length} sequences of ${o.seqLen} tokens`,
+    );
+  }
   return parts.join('; ');
 }
 
@@ -136,6 +148,7 @@ function options(f: Record<string, unknown>): TrainOptions {
   set('target', 'target');
   set('promptCap', 'prompt-cap');
   set('seqLen', 'seq-len');
+  set('lmScore', 'lm-score');
   set('minLength', 'min-length');
   set('maxLength', 'max-length');
   set('steps', 'steps');

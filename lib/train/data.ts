@@ -18,6 +18,8 @@ export interface DataOptions {
   minLength: number;
   /** documents are cut to their first maxLength tokens; input/output records are truncated in the input's middle */
   maxLength: number;
+  /** input/output records are truncated to this many tokens instead of maxLength (lm scored on the output: one sequence each) */
+  recordMaxLength?: number;
 }
 
 export interface DataStats {
@@ -36,6 +38,8 @@ export interface DataStats {
 
 export interface Dataset {
   docs: Int32Array[];
+  /** per document: where an {"input","output"} record's output starts (BOS and input before it); 0 for other records */
+  outputStart: number[];
   stats: DataStats;
   /** hash of every kept token: a resumed run checks it reads the same data */
   fingerprint: string;
@@ -76,6 +80,7 @@ export function truncateMiddle(x: number[], budget: number): number[] {
 
 class Reader {
   readonly docs: Int32Array[] = [];
+  readonly outputStart: number[] = [];
   readonly stats: DataStats = { files: 0, records: 0, documents: 0, tokens: 0, tooShort: 0, cut: 0 };
 
   constructor(private readonly o: DataOptions) {}
@@ -95,10 +100,12 @@ class Reader {
     return x.length > 0 && x[0] === this.o.bosId ? x : [this.o.bosId, ...x];
   }
 
-  private keep(x: number[], cut: boolean): void {
+  /** outputStart: where an input/output record's output starts (0: not such a record) */
+  private keep(x: number[], cut: boolean, outputStart = 0): void {
     this.stats.records++;
-    if (x.length > this.o.maxLength) {
-      x = x.slice(0, this.o.maxLength);
+    const max = outputStart > 0 ? (this.o.recordMaxLength ?? this.o.maxLength) : this.o.maxLength;
+    if (x.length > max) {
+      x = x.slice(0, max);
       cut = true;
     }
     if (x.length < this.o.minLength) {
@@ -107,13 +114,14 @@ class Reader {
     }
     if (cut) this.stats.cut++;
     this.docs.push(Int32Array.from(x));
+    this.outputStart.push(outputStart);
     this.stats.documents++;
     this.stats.tokens += x.length;
   }
 
   /** x = withBos(input) ++ output, the input truncated in its middle so that x fits maxLength */
   private instruction(input: string, output: string, where: string): void {
-    const max = this.o.maxLength;
+    const max = this.o.recordMaxLength ?? this.o.maxLength;
     let inp = this.encode(input, where, true);
     let out = this.encode(output, where, false);
     let cut = false;
@@ -125,7 +133,7 @@ class Reader {
       out = out.slice(0, max - inKeep);
       inp = truncateMiddle(inp, inKeep);
     }
-    this.keep([...inp, ...out], cut);
+    this.keep([...inp, ...out], cut, inp.length);
   }
 
   private ids(v: unknown, where: string): void {
@@ -190,7 +198,7 @@ export function loadDocuments(o: DataOptions): Dataset {
     throw new Error(`option maxLength must be an integer >= minLength (${o.minLength}), got ${String(o.maxLength)}`);
   const r = new Reader(o);
   for (const f of o.files) r.readFile(f);
-  return { docs: r.docs, stats: r.stats, fingerprint: fingerprint(r.docs) };
+  return { docs: r.docs, outputStart: r.outputStart, stats: r.stats, fingerprint: fingerprint(r.docs) };
 }
 
 /**

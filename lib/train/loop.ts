@@ -112,9 +112,11 @@ function drawExamples(plan: TrainPlan, rng: Rng, order: DataOrder, count: number
   const groups: (FocusLossKind | 'lm')[][] = [];
   let tokens = 0;
   for (let i = 0; i < count; i++) {
-    const ids = plan.units[order.next()];
+    const u = order.next();
+    const ids = plan.units[u];
     if (o.loss === 'lm') {
-      examples.push({ kind: 'lm', ids, weight });
+      const s0 = plan.unitStarts?.[u] ?? 1;
+      examples.push(s0 > 1 ? { kind: 'lm', ids, weight, lossStart: s0 } : { kind: 'lm', ids, weight });
       groups.push(['lm']);
       tokens += ids.length;
       continue;

@@ -7,6 +7,7 @@ import { SCHEDULES, type ScheduleKind } from './schedule';
 
 export type TrainParams = 'candidate' | 'all';
 export type TrainLoss = 'focus' | 'lm';
+export type LmScore = 'all' | 'output';
 
 /** What model.train() and `focusllm train` take (every field optional but data / out). */
 export interface TrainOptions {
@@ -39,6 +40,13 @@ export interface TrainOptions {
   promptCap?: number;
   /** lm: tokens per sequence (default min(W, max_position_embeddings)) */
   seqLen?: number;
+  /**
+   * lm: which tokens are scored. all (default): every next token of sequences
+   * cut from the stream of documents; output: each {"input","output"} record
+   * is a sequence of its own (the input truncated in its middle to seqLen)
+   * scored on its output only, other records as with all.
+   */
+  lmScore?: LmScore;
   /** documents with fewer tokens are skipped (default: W for focus, 2 for lm) */
   minLength?: number;
   /** documents are cut to this many tokens (default: max(8192, W) for focus, no cut for lm) */
@@ -85,6 +93,8 @@ export interface ResolvedTrainOptions {
   chunkSizes: number[];
   promptCap: number;
   seqLen: number;
+  /** lm: absent in runs saved before the option (read as 'all') */
+  lmScore?: LmScore;
   minLength: number;
   maxLength: number;
   /** null: one pass over the data, settled once the data is read */
@@ -158,6 +168,9 @@ export function resolveTrainOptions(o: TrainOptions, maxPositions: number): Reso
   const W = g.window;
   const promptCap = int('promptCap', o.promptCap ?? 512, 1);
   const seqLen = int('seqLen', o.seqLen ?? Math.max(2, Math.min(W, maxPositions > 0 ? maxPositions : W)), 2);
+  const lmScore = oneOf('lmScore', o.lmScore ?? 'all', ['all', 'output'] as const);
+  if (loss === 'focus' && o.lmScore !== undefined)
+    throw new Error('option lmScore is for loss "lm" (the FocusLLM losses score one token per example: see option target)');
   const minLength =
     loss === 'focus'
       ? int('minLength', o.minLength ?? W, W) // a focus example needs at least one full window
@@ -178,6 +191,7 @@ export function resolveTrainOptions(o: TrainOptions, maxPositions: number): Reso
     chunkSizes: [...g.chunkSizes],
     promptCap,
     seqLen,
+    lmScore,
     minLength,
     maxLength,
     steps,

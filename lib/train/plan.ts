@@ -27,6 +27,8 @@ export interface TrainPlan {
   dataset: Dataset;
   /** documents (focus) or LM sequences (lm) the examples are drawn from */
   units: Int32Array[];
+  /** lm with lmScore 'output': each unit's first scored token (1: every next token); absent otherwise */
+  unitStarts?: number[];
 }
 
 /** Reads the resume state, checks options and the output folder, reads the data. */
@@ -57,16 +59,39 @@ export function prepareTraining(src: ModelSource, o: TrainOptions): TrainPlan {
     tokenizer: src.tokenizer,
     minLength: options.minLength,
     maxLength: options.maxLength,
+    ...(options.loss === 'lm' && options.lmScore === 'output' ? { recordMaxLength: options.seqLen } : {}),
   });
   const files = options.data.length === 1 ? options.data[0] : `the ${options.data.length} data files`;
   const st = dataset.stats;
   let units: Int32Array[];
+  let unitStarts: number[] | undefined;
   if (options.loss === 'focus') {
     units = dataset.docs;
     if (units.length === 0)
       throw new Error(
         `nothing to train on: none of the ${st.records} documents in ${files} has at least ${options.minLength} tokens ` +
           `(a FocusLLM example needs a full training window of ${options.window}; lower window or give longer documents)`,
+      );
+  } else if (options.lmScore === 'output') {
+    // Input/output records one sequence each, scored from their output on
+    // (those whose output was cut away entirely are skipped); the other
+    // documents streamed into sequences of seqLen as with lmScore 'all'.
+    const own: Int32Array[] = [], starts: number[] = [], rest: Int32Array[] = [];
+    dataset.docs.forEach((d, i) => {
+      const s0 = dataset.outputStart[i];
+      if (s0 === 0) rest.push(d);
+      else if (s0 < d.length) {
+        own.push(d);
+        starts.push(s0);
+      }
+    });
+    const packed = rest.length ? lmSequences(rest, options.seqLen) : [];
+    units = [...own, ...packed];
+    unitStarts = [...starts, ...packed.map(() => 1)];
+    if (units.length === 0)
+      throw new Error(
+        `nothing to train on: ${files} hold no {"input","output"} record with an output and ${st.tokens} tokens in usable documents, ` +
+          `fewer than one sequence of seqLen ${options.seqLen}`,
       );
   } else {
     units = lmSequences(dataset.docs, options.seqLen);
@@ -79,5 +104,5 @@ export function prepareTraining(src: ModelSource, o: TrainOptions): TrainPlan {
         `now ${units.length}, ${dataset.fingerprint}): give the same data files`,
     );
   const steps = options.steps ?? Math.ceil(units.length / (options.batch * options.accum));
-  return { options: { ...options, steps }, modelDir, base, resume, dataset, units };
+  return { options: { ...options, steps }, modelDir, base, resume, dataset, units, ...(unitStarts ? { unitStarts } : {}) };
 }

@@ -263,10 +263,11 @@ export interface RefFocusExample {
   promptCap: number;
 }
 
-/** Mean next-token cross-entropy over ids[1..]. */
+/** Mean next-token cross-entropy over ids[lossStart..] (default 1). */
 export interface RefLmExample {
   kind: 'lm';
   ids: number[];
+  lossStart?: number;
 }
 
 export type RefTrainExample = RefFocusExample | RefLmExample;
@@ -392,8 +393,10 @@ export class TrainRef extends RefModel {
     if (ex.kind === 'lm') {
       const n = ex.ids.length;
       if (n < 2) throw new Error('lm example: at least 2 tokens');
+      const s0 = ex.lossStart ?? 1;
+      if (!(s0 >= 1 && s0 < n)) throw new Error(`lm example: lossStart ${s0} outside 1..${n - 1}`);
       const h = this.sequence(tape, W, ex.ids, { pos0: 0, candidateLast: false }).h;
-      return tape.crossEntropy(logitsOf(tape.rows(h, 0, n - 1)), ex.ids.slice(1));
+      return tape.crossEntropy(logitsOf(tape.rows(h, s0 - 1, n - 1)), ex.ids.slice(s0));
     }
     const plan = focusPlan(ex, this.bos);
     const nl = this.cfg.num_hidden_layers;
