@@ -79,7 +79,7 @@ export function heldoutSources(): Source[] {
 }
 
 /** the sentences of the training text, for fillers */
-function sentencesOf(sources: Source[]): string[] {
+export function sentencesOf(sources: Source[]): string[] {
   const out: string[] = [];
   for (const s of sources)
     for (const m of s.text.replace(/\s+/g, ' ').split(/(?<=[.!?])\s+(?=[A-Z"“])/))
@@ -126,6 +126,11 @@ export class Synth {
   }
   /** a pass-key text: filler, the line, filler, (task description), question, answer */
   passkey(chars: number): string {
+    const { input, output } = this.passkeyRecord(chars);
+    return `${input} ${output}`;
+  }
+  /** passkey()'s text split before its answer (the same draws): input ends with the question, output is "K." */
+  passkeyRecord(chars: number): { input: string; output: string } {
     const k = this.key();
     const official = this.r() < 0.5;
     const line = official
@@ -137,7 +142,23 @@ export class Synth {
     const filler = this.r() < 0.5;
     const parts = [this.filler(before, filler), line, this.filler(body - before, filler)];
     if (this.r() < 0.5) parts.push(OFFICIAL_TASK);
-    return parts.filter((p) => p.length).join('\n') + '\n' + question + ` ${k}.`;
+    return { input: parts.filter((p) => p.length).join('\n') + '\n' + question, output: `${k}.` };
+  }
+  /** key-value lines among filler, then one question: input ends before the value, output is "V." */
+  lookupRecord(): { input: string; output: string } {
+    const n = this.int(2, 8);
+    const names = [...NOUNS].sort(() => this.r() - 0.5).slice(0, n);
+    const vals = names.map(() => this.int(1, 99999));
+    const lines = names.map((w, i) => `The code of the ${w} is ${vals[i]}.`);
+    const text = [this.filler(this.int(0, 800), false), ...lines, this.filler(this.int(0, 1000), false)].filter((p) => p.length);
+    const i = this.int(0, n - 1);
+    return { input: [...text, `What is the code of the ${names[i]}? The code of the ${names[i]} is`].join('\n'), output: `${vals[i]}.` };
+  }
+  /** numbers, filler, and the cue to repeat them: output is the numbers again */
+  numberRepeatRecord(): { input: string; output: string } {
+    const list = Array.from({ length: this.int(2, 10) }, () => String(this.int(0, 10 ** this.int(1, 5) - 1))).join(' ');
+    const head = `${this.pick(['Numbers:', 'List:', 'Codes:'])} ${list}`;
+    return { input: [head, this.filler(this.int(0, 1200), false), this.pick(['Again:', 'Repeat:'])].filter((p) => p.length).join('\n'), output: list };
   }
   /** key-value lines, then questions about some of them */
   lookup(): string {
