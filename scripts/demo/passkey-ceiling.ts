@@ -16,7 +16,7 @@
 //   other  - anything else.
 //
 //   npx tsx scripts/demo/passkey-ceiling.ts [--model DIR] [--native-lengths 200,320,480]
-//       [--multiples 16,64,128] [--trials 50] [--seed 5] [--threads N] [--json]
+//       [--multiples 16,64,128 | --native-only] [--trials 50] [--seed 5] [--threads N] [--json]
 import { loadModel } from '../../lib/model';
 import { runPasskeyOfficial, type PasskeyOfficialTrial } from '../../lib/eval/passkey-official';
 import { arg, ints } from './argv';
@@ -73,11 +73,11 @@ async function main(): Promise<void> {
     const groups: Group[] = [];
     const native = await runPasskeyOfficial(model, { lengths: nativeLengths, trials, seed, native: true, nativeWindow: N0 });
     for (const l of nativeLengths) groups.push(group('native', l, native.records.filter((r) => r.length === l)));
-    const lengths = multiples.map((m) => m * N0);
-    const focus = await runPasskeyOfficial(model, { lengths, trials, seed });
-    for (const l of lengths) groups.push(group('focus', l, focus.records.filter((r) => r.length === l)));
+    const lengths = process.argv.includes('--native-only') ? [] : multiples.map((m) => m * N0);
+    const focus = lengths.length ? await runPasskeyOfficial(model, { lengths, trials, seed }) : null;
+    for (const l of lengths) groups.push(group('focus', l, focus!.records.filter((r) => r.length === l)));
     if (process.argv.includes('--json')) {
-      console.log(JSON.stringify({ model: dir, window: N0, trials, seed, focus: focus.focus, groups }));
+      console.log(JSON.stringify({ model: dir, window: N0, trials, seed, focus: focus?.focus ?? null, groups }));
       return;
     }
     const pct = ([c, n]: [number, number]) => (n ? `${((100 * c) / n).toFixed(0)}% (${c}/${n})` : '-');
