@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# An experiment after the shipped model (2v), not part of it: can a base that
+# copies better in its own window lift FocusLLM's pass keys? (README, "The
+# shipped model": FocusLLM at 16x-128x finds about as many keys as the base
+# in its window, 67-78 of 100.) Not run by train-demo.sh.
+#
+#   3a-3c  the base fine-tuned on answers alone: `train --loss lm --lm-score
+#          output` on official-template pass-key prompts of 100..499 tokens
+#          (answers.ts --official; keys and depths from seeds 77-79, the
+#          evaluations use 5, 42 and 1), from 2v's F32 checkpoint. The
+#          candidate tensors get no gradient from the lm loss and, with
+#          weight decay 0, stay as 2v trained them.
+#   4a-4b  the candidates trained again on the 3c base with 2v's recipe,
+#          90 + 120 steps on new draws.
+#
+# Each checkpoint is measured as the README's tables are: the base natively
+# in its window (100 official pass keys per length, seed 5, as
+# passkey-ceiling.ts), and FocusLLM in F16 with the shipped defaults
+# (official pass keys, seed 42, 10 trials at 4x-128x, and seed 1, 20 trials
+# at 16x-128x). The first try, 200 steps on a mix of other phrasings,
+# lookups and number lists with text (answers.ts --records 16000 --text 3000
+# --seed 61, lr 3e-4), lowered the native pass keys (64 / 67 / 52 of 100);
+# 150 steps on those pass-key lines alone (--records 8000 --mix 1,0,0
+# --text 0 --seed 62, lr 1e-4) did too (63 / 60 / 58).
+#
+#   bash scripts/demo/base-answers.sh [WORK=.demo]    (WORK holds focus-v and fa/ from train-induction.sh)
+#
+# EVAL_ONLY=1 trains nothing (measures what exists); MODELS="..." limits the
+# checkpoints measured.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+WORK=${1:-.demo}
+CLI="node dist/lib/cli/main.js"
+FOCUS_DEFAULTS='{"local_window":192,"chunk_size":256,"prompt_cap":64,"min_chunked_length":512}'
+ans() { # name records seed
+  [ -f "$WORK/ans/$1/answers.jsonl" ] || npx tsx scripts/demo/answers.ts --out "$WORK/ans/$1" --official "$2" --seed "$3"
+}
+sft() { # name from data seed steps lr
+  [ -f "$WORK/$1/trainer_state.json" ] || [ -n "${EVAL_ONLY:-}" ] && return 0
+  $CLI train --model "$WORK/$2" --data "$WORK/ans/$3/answers.jsonl" --out "$WORK/$1" --params all --loss lm --lm-score output \
+    --seq-len 512 --batch 16 --lr "$6" --warmup 10 --schedule linear --weight-decay 0 --beta2 0.95 --seed "$4" --steps "$5"
+}
+ans o77 3000 77
+ans o78 8000 78
+ans o79 12000 79
+sft answers-a focus-v o77 63 100 1e-4
+sft answers-b answers-a o78 64 300 2e-4
+sft answers-c answers-b o79 65 400 2e-4
+fa() { # name retrieval.ts-flags...
+  local name=$1
+  shift
+  [ -f "$WORK/fa/$name/focus-answer.jsonl" ] || [ -f "$WORK/fa/$name/focus-text.jsonl" ] || npx tsx scripts/demo/retrieval.ts --out "$WORK/fa/$name" --focus-answer 194 "$@"
+}
+fa s256340d --blocks 256,340 --docs 300 --seed 37
+fa t128340d --text --blocks 128,340 --docs 200 --seed 38
+fa s256340e --blocks 256,340 --docs 300 --seed 39
+fa t128340e --text --blocks 128,340 --docs 200 --seed 40
+stage() { # name from seed steps lr data...
+  local name=$1 from=$2 seed=$3 steps=$4 lr=$5
+  shift 5
+  [ -f "$WORK/$name/trainer_state.json" ] || [ -n "${EVAL_ONLY:-}" ] && return 0
+  $CLI train --model "$WORK/$from" --data "$@" --out "$WORK/$name" --params candidate --loss focus --losses continuation \
+    --target last --window 258 --local-min 128 --local-max 256 --strides 256 --prompt-cap 64 --min-length 388 \
+    --max-length 66000 --batch 8 --lr "$lr" --eps 1e-16 --schedule linear --seed "$seed" --steps "$steps" --save-every 30
+}
+stage answers-focus-a answers-c 71 90 1e-3 "$WORK/fa/s256340d/focus-answer.jsonl" "$WORK/fa/t128340d/focus-text.jsonl"
+stage answers-focus-b answers-focus-a 72 120 7e-4 "$WORK/fa/s256340e/focus-answer.jsonl" "$WORK/fa/t128340e/focus-text.jsonl"
+# One line per checkpoint, kept in WORK/final/NAME/answers-eval.txt (a rerun
+# measures only what is missing); MODELS limits the list.
+for n in ${MODELS:-focus-v answers-a answers-b answers-c answers-focus-a answers-focus-b}; do
+  [ -f "$WORK/final/$n/config.json" ] || npx tsx scripts/demo/finalize.ts --from "$WORK/$n" --out "$WORK/final/$n" --focus "$FOCUS_DEFAULTS" > /dev/null
+  if [ ! -f "$WORK/final/$n/answers-eval.txt" ]; then
+    native=$(npx tsx scripts/demo/passkey-ceiling.ts --model "$WORK/final/$n" --native-only --trials 100 --seed 5 --json)
+    p42=$($CLI passkey --model "$WORK/final/$n" --protocol official --lengths 2048,8192,32768,65536 --trials 10 --seed 42 --json)
+    p1=$($CLI passkey --model "$WORK/final/$n" --protocol official --lengths 8192,32768,65536 --trials 20 --seed 1 --json)
+    node -e '
+      const [n, a, b, c] = process.argv.slice(1).map((s, i) => (i ? JSON.parse(s) : s));
+      const acc = (j) => j.lengths.map((l) => Math.round(l.accuracy * 100) + "%").join(" / ");
+      console.log(`${n}: native at ${a.groups.map((g) => g.tokens).join(" / ")} tokens ${a.groups.map((g) => g.correct + "/" + g.trials).join(" / ")}; ` +
+        `FocusLLM seed 42 at 4x-128x ${acc(b)}; seed 1 at 16x-128x ${acc(c)}`);
+    ' "$n" "$native" "$p42" "$p1" > "$WORK/final/$n/answers-eval.txt"
+  fi
+  cat "$WORK/final/$n/answers-eval.txt"
+done
