@@ -103,6 +103,9 @@ t.test('resume: only steps, saveEvery, recompute and the data paths may change',
   t.throws(() => resumeOptions(saved, { seed: 6 }, dir), /option seed cannot change on resume/);
   t.throws(() => resumeOptions(saved, { params: 'all' }, dir), /option params cannot change on resume/);
   t.throws(() => resumeOptions(saved, { chunkSizes: [4] }, dir), /option chunkSizes cannot change on resume/);
+  const { lmScore: _, target: __, ...older } = saved; // a run saved before these options existed
+  t.match(resumeOptions(older as typeof saved, {}, dir), { target: 'block', lmScore: 'all' }, 'options added later take the value old runs had');
+  t.throws(() => resumeOptions(older as typeof saved, { lmScore: 'output' }, dir), /option lmScore cannot change on resume: the run in .* used "all", got "output"/);
   t.throws(() => resumeOptions(saved, { out: 'elsewhere' }, dir), /option out \(elsewhere\) must be the resumed folder/);
   t.throws(() => resumeOptions(saved, { steps: 0 }, dir), /option steps must be an integer >= 1/);
 });

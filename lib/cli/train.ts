@@ -12,7 +12,7 @@ import { loadTokenizer } from '../tokenizer/index';
 import { readState } from '../train/checkpoint';
 import type { DataStats } from '../train/data';
 import { runTraining, type TrainProgress, type TrainSummary } from '../train/loop';
-import type { TrainOptions } from '../train/options';
+import { NO_CUT, type TrainOptions } from '../train/options';
 import { prepareTraining, type TrainPlan } from '../train/plan';
 
 // No defaults in the spec: a resumed run must see which options were given.
@@ -118,7 +118,7 @@ export function dataLine(s: DataStats, plan: TrainPlan): string {
   if (s.tooShort) parts.push(`${s.tooShort} shorter than ${o.minLength} tokens skipped`);
   if (s.cut) {
     const records = o.loss === 'lm' && o.lmScore === 'output';
-    const docs = o.maxLength < 2 ** 30 ? `documents to ${o.maxLength} tokens` : '';
+    const docs = o.maxLength < NO_CUT ? `documents to ${o.maxLength} tokens` : '';
     parts.push(records ? `${s.cut} cut (${[`input/output records to ${o.seqLen} tokens`, docs].filter(Boolean).join(', ')})` : `${s.cut} cut to ${o.maxLength} tokens`);
   }
   if (o.loss === 'lm') {

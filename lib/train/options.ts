@@ -117,7 +117,8 @@ export interface ResolvedTrainOptions {
 /** Options a resumed run may change; the others must stay as the run began. */
 export const RESUMABLE_OPTIONS: readonly string[] = ['data', 'out', 'resume', 'steps', 'saveEvery', 'recompute'];
 
-const NO_CUT = 2 ** 30;
+/** maxLength when nothing is cut (lm's default) */
+export const NO_CUT = 2 ** 30;
 
 function int(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
@@ -217,12 +218,14 @@ export function resolveTrainOptions(o: TrainOptions, maxPositions: number): Reso
  * given with a different value is an Error naming it.
  */
 export function resumeOptions(saved: ResolvedTrainOptions, given: TrainOptions, dir: string): ResolvedTrainOptions {
-  const out: ResolvedTrainOptions = { ...saved, target: saved.target ?? 'block', out: path.resolve(dir) };
+  // Options added after a run was saved take the value such runs had.
+  const was0: ResolvedTrainOptions = { ...saved, target: saved.target ?? 'block', lmScore: saved.lmScore ?? 'all' };
+  const out: ResolvedTrainOptions = { ...was0, out: path.resolve(dir) };
   if (given.out !== undefined && path.resolve(given.out) !== out.out)
     throw new Error(`option out (${given.out}) must be the resumed folder ${dir} (or left out)`);
   for (const [k, v] of Object.entries(given)) {
-    if (v === undefined || RESUMABLE_OPTIONS.includes(k) || !(k in saved)) continue;
-    const was = (saved as unknown as Record<string, unknown>)[k];
+    if (v === undefined || RESUMABLE_OPTIONS.includes(k) || !(k in was0)) continue;
+    const was = (was0 as unknown as Record<string, unknown>)[k];
     if (JSON.stringify(v) !== JSON.stringify(was))
       throw new Error(`option ${k} cannot change on resume: the run in ${dir} used ${JSON.stringify(was)}, got ${JSON.stringify(v)}`);
   }
