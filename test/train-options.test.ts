@@ -199,8 +199,8 @@ t.test('CLI helpers: flags in messages, several --data, progress text', async (t
   t.equal(progressBar(p, 10), 'step 5/10 [#####.....] loss 2.500  1234 tok/s  ETA 0:10');
   t.equal(progressLine(p), 'step 5/10 loss 2.500 (continuation 2.000, repetition 3.000) lr 1.00e-4 grad-norm 0.5000 1234 tok/s elapsed 0:10 ETA 0:10');
   const stats = { files: 1, records: 5, documents: 5, tokens: 900, tooShort: 0, cut: 2 };
-  const lmPlan = (over: object, unitStarts?: number[]) =>
-    ({ options: { ...resolveTrainOptions({ data: ['a'], out: 'o', loss: 'lm', seqLen: 64, ...over }, 4096), steps: 1 }, units: new Array(4), unitStarts }) as unknown as TrainPlan;
+  const lmPlan = (over: object, unitStarts?: number[], emptyOutputs?: number) =>
+    ({ options: { ...resolveTrainOptions({ data: ['a'], out: 'o', loss: 'lm', seqLen: 64, ...over }, 4096), steps: 1 }, units: new Array(4), unitStarts, emptyOutputs }) as unknown as TrainPlan;
   t.equal(dataLine({ ...stats, cut: 0 }, lmPlan({})), 'data: 5 documents, 900 tokens from 1 file; 4 sequences of 64 tokens');
   t.equal(
     dataLine(stats, lmPlan({ lmScore: 'output' }, [9, 1, 1, 1])),
@@ -209,6 +209,10 @@ t.test('CLI helpers: flags in messages, several --data, progress text', async (t
   t.equal(
     dataLine(stats, lmPlan({ lmScore: 'output', maxLength: 300 }, [9, 1, 1, 1])),
     'data: 5 documents, 900 tokens from 1 file; 2 cut (input/output records to 64 tokens, documents to 300 tokens); 1 input/output record scored on its output, 3 sequences of 64 tokens',
+  );
+  t.equal(
+    dataLine({ ...stats, cut: 0 }, lmPlan({ lmScore: 'output' }, [9, 1, 1, 1], 2)),
+    'data: 5 documents, 900 tokens from 1 file; 2 input/output records with an empty output skipped; 1 input/output record scored on its output, 3 sequences of 64 tokens',
   );
 });
 

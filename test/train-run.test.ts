@@ -227,7 +227,10 @@ t.test('lm scored on the output: input/output records one sequence each, loss ov
   };
   const f = path.join(root, 'io.jsonl');
   const text = 'the quick brown fox jumps over the lazy dog '.repeat(3);
-  fs.writeFileSync(f, [JSON.stringify({ input: 'key 4711 is the key; the key is', output: ' 4711' }), JSON.stringify({ text })].join('\n') + '\n');
+  fs.writeFileSync(
+    f,
+    [JSON.stringify({ input: 'key 4711 is the key; the key is', output: ' 4711' }), JSON.stringify({ input: 'nothing to answer', output: '' }), JSON.stringify({ text })].join('\n') + '\n',
+  );
   const m = await load(base);
   t.teardown(() => m.dispose());
   const src = { dir: base, config: m.config, tokenizer: charTok };
@@ -236,6 +239,7 @@ t.test('lm scored on the output: input/output records one sequence each, loss ov
   const rec = [1, ...charTok.encode('key 4711 is the key; the key is', { addSpecial: false }), ...charTok.encode(' 4711', { addSpecial: false })];
   t.same(plan.units.map((u) => u.length), [rec.length, 40, 40, 40], 'the record whole, then the text cut into sequences of seqLen');
   t.same(plan.unitStarts, [rec.length - 5, 1, 1, 1], 'the record scored from its output, the text sequences in full');
+  t.equal(plan.emptyOutputs, 1, 'the record with an empty output skipped and counted');
   t.same([...plan.units[0]], rec);
   // The first step's loss is the mean NLL of the 5 output tokens under the untrained weights.
   const order = new DataOrder(plan.units.length, 4);

@@ -116,6 +116,7 @@ export function dataLine(s: DataStats, plan: TrainPlan): string {
   const o = plan.options;
   const parts = [`data: ${s.documents} documents, ${s.tokens} tokens from ${s.files} file${s.files === 1 ? '' : 's'}`];
   if (s.tooShort) parts.push(`${s.tooShort} shorter than ${o.minLength} tokens skipped`);
+  if (plan.emptyOutputs) parts.push(`${plan.emptyOutputs} input/output record${plan.emptyOutputs === 1 ? '' : 's'} with an empty output skipped`);
   if (s.cut) {
     const records = o.loss === 'lm' && o.lmScore === 'output';
     const docs = o.maxLength < NO_CUT ? `documents to ${o.maxLength} tokens` : '';

@@ -174,7 +174,7 @@ async function loop(trainer: Trainer, plan: TrainPlan, run: TrainRunOptions): Pr
     base: plan.base,
     options: o,
     data: plan.dataset.stats,
-    skipped: { tooShort: plan.dataset.stats.tooShort, minLength: o.minLength },
+    skipped: { tooShort: plan.dataset.stats.tooShort, minLength: o.minLength, ...(plan.emptyOutputs !== undefined ? { emptyOutputs: plan.emptyOutputs } : {}) },
     fingerprint: plan.dataset.fingerprint,
     units: plan.units.length,
     tensors: names.length,

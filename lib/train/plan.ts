@@ -29,6 +29,8 @@ export interface TrainPlan {
   units: Int32Array[];
   /** lm with lmScore 'output': each unit's first scored token (1: every next token); absent otherwise */
   unitStarts?: number[];
+  /** lm with lmScore 'output': {"input","output"} records skipped because their output has no token */
+  emptyOutputs?: number;
 }
 
 /** Reads the resume state, checks options and the output folder, reads the data. */
@@ -65,6 +67,7 @@ export function prepareTraining(src: ModelSource, o: TrainOptions): TrainPlan {
   const st = dataset.stats;
   let units: Int32Array[];
   let unitStarts: number[] | undefined;
+  let emptyOutputs: number | undefined;
   if (options.loss === 'focus') {
     units = dataset.docs;
     if (units.length === 0)
@@ -74,23 +77,24 @@ export function prepareTraining(src: ModelSource, o: TrainOptions): TrainPlan {
       );
   } else if (options.lmScore === 'output') {
     // Input/output records one sequence each, scored from their output on
-    // (those whose output was cut away entirely are skipped); the other
+    // (those whose output has no token are skipped and counted); the other
     // documents streamed into sequences of seqLen as with lmScore 'all'.
     const own: Int32Array[] = [], starts: number[] = [], rest: Int32Array[] = [];
+    emptyOutputs = 0;
     dataset.docs.forEach((d, i) => {
       const s0 = dataset.outputStart[i];
       if (s0 === 0) rest.push(d);
       else if (s0 < d.length) {
         own.push(d);
         starts.push(s0);
-      }
+      } else emptyOutputs!++;
     });
     const packed = rest.length ? lmSequences(rest, options.seqLen) : [];
     units = [...own, ...packed];
     unitStarts = [...starts, ...packed.map(() => 1)];
     if (units.length === 0)
       throw new Error(
-        `nothing to train on: ${files} hold no {"input","output"} record with an output and ${st.tokens} tokens in usable documents, ` +
+        `nothing to train on: ${files} hold no {"input","output"} record with an output${emptyOutputs ? ` (${emptyOutputs} with an empty one)` : ''} and ${st.tokens} tokens in usable documents, ` +
           `fewer than one sequence of seqLen ${options.seqLen}`,
       );
   } else {
@@ -104,5 +108,5 @@ export function prepareTraining(src: ModelSource, o: TrainOptions): TrainPlan {
         `now ${units.length}, ${dataset.fingerprint}): give the same data files`,
     );
   const steps = options.steps ?? Math.ceil(units.length / (options.batch * options.accum));
-  return { options: { ...options, steps }, modelDir, base, resume, dataset, units, ...(unitStarts ? { unitStarts } : {}) };
+  return { options: { ...options, steps }, modelDir, base, resume, dataset, units, ...(unitStarts ? { unitStarts, emptyOutputs } : {}) };
 }
