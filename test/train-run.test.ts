@@ -200,9 +200,49 @@ t.test('lm training of every tensor lowers the loss; the checkpoint reloads', as
   const m = await load(base);
   t.teardown(() => m.dispose());
   const out = path.join(root, 'lm-out');
-  const s = await m.train({ data: [f], out, params: 'all', seqLen: 32, steps: 12, batch: 2, lr: 1e-2, seed: 2 });
-  // embeddings, final norm, lm_head; per layer 2 norms, q k v o, gate up down, 4 candidate projections
-  t.match(s, { steps: 12, tensors: 3 + 2 * (2 + 4 + 3 + 4) });
+  const s = await m.train({ data: [f], out, params: 'all', seqLen: 32, steps: 12, batch: 2, lr: 1e-2, seed: 2, weightDecay: 0.1 });
+  // embeddings, final norm, lm_head; per layer 2 norms, q k v o, gate up down; not the 4 candidate
+  // projections: the lm loss never reads them, so weight decay alone would move them
+  t.match(s, { steps: 12, tensors: 3 + 2 * (2 + 4 + 3) });
+  const tensorsOf = (dir: string) => {
+    const buf = fs.readFileSync(path.join(dir, 'model.safetensors'));
+    const n = Number(buf.readBigUInt64LE(0));
+    const h = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; data_offsets: [number, number] }>;
+    const at = (k: string) => buf.subarray(8 + n + h[k].data_offsets[0], 8 + n + h[k].data_offsets[1]);
+    return { h, at };
+  };
+  const b0 = tensorsOf(base), b1 = tensorsOf(out);
+  const cand = Object.keys(b0.h).filter((k) => k.includes('.beacon_'));
+  t.equal(cand.length, 2 * 4 + 1, `the base has candidate projections and beacon_embed_tokens (${cand.join(', ')})`);
+  t.ok(cand.every((k) => b1.h[k]?.dtype === b0.h[k].dtype && b1.at(k).equals(b0.at(k))), 'they come out as they went in, dtype and bytes');
+  t.notOk(b1.at('model.layers.0.self_attn.q_proj.weight').equals(b0.at('model.layers.0.self_attn.q_proj.weight')), 'the base projections trained');
+  // A run saved by a version that still trained them holds their moments: resuming drops those.
+  const m2 = await load(base);
+  const ac = new AbortController();
+  const partOut = path.join(root, 'lm-part');
+  const lmOpts = { data: [f], params: 'all' as const, seqLen: 32, steps: 4, batch: 2, lr: 1e-2, seed: 2 };
+  await m2.train({ ...lmOpts, out: partOut, onProgress: (p) => p.step === 2 && p.phase === 'step' && ac.abort(), signal: ac.signal });
+  m2.dispose();
+  const opt = path.join(partOut, 'optimizer.safetensors');
+  const buf = fs.readFileSync(opt);
+  const n = Number(buf.readBigUInt64LE(0));
+  const h = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  let end = Math.max(...Object.values(h).filter((v) => v.data_offsets).map((v) => v.data_offsets[1]));
+  const extra: Buffer[] = [];
+  for (const k of cand.filter((k) => !k.includes('embed_tokens')))
+    for (const mv of ['m.', 'v.']) {
+      const bytes = b0.at(k).length * (b0.h[k].dtype === 'F32' ? 1 : 2);
+      h[mv + k] = { dtype: 'F32', shape: [bytes / 4], data_offsets: [end, end + bytes] };
+      extra.push(Buffer.alloc(bytes));
+      end += bytes;
+    }
+  const head = Buffer.from(JSON.stringify(h));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(head.length));
+  fs.writeFileSync(opt, Buffer.concat([len, head, buf.subarray(8 + n), ...extra]));
+  const m3 = await load(partOut);
+  t.teardown(() => m3.dispose());
+  t.match(await m3.train({ resume: partOut }), { steps: 4, stepsThisRun: 2 }, 'an old optimizer state with candidate moments resumes');
   t.ok(mean(s.losses.slice(-3)) < 0.5 * mean(s.losses.slice(0, 2)), `lm loss ${s.losses[0].toFixed(3)} -> ${s.losses[s.losses.length - 1].toFixed(3)}`);
   const cfg = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
   t.equal(cfg.torch_dtype, 'float32');

@@ -122,6 +122,10 @@ float* Trainer::grad_of(const Weight& w) const {
 // slot's current weight) and points the slot at it; with all_slots, every
 // other slot of the model that shares the old data (tied embeddings, absent
 // candidates aliasing their base) follows.
+// A candidate tensor (FocusLLM's beacon_* projections), by checkpoint name
+// (or an optimizer moment's "m." / "v." name).
+static bool is_candidate_name(const std::string& name) { return name.find(".beacon_") != std::string::npos; }
+
 void Trainer::make_params() {
   Model& M = *model_;
   const ModelConfig& c = M.cfg_;
@@ -165,9 +169,12 @@ void Trainer::make_params() {
   };
 
   if (all_) {
-    // Every tensor the model loaded, by its checkpoint name.
+    // Every tensor the model loaded, by its checkpoint name, except the
+    // candidate ones: the lm loss never reads them, so they would get no
+    // gradient and only weight decay (as torch's AdamW skips a parameter
+    // whose grad is None, they are not parameters here and stay as loaded).
     for (Weight* w : every)
-      if (!w->empty() && M.ck_->find(w->name)) add(w, w->name, true);
+      if (!w->empty() && M.ck_->find(w->name) && !is_candidate_name(w->name)) add(w, w->name, true);
     return;
   }
   // Candidate projections per beacon_param, default q k v o (the official
@@ -278,8 +285,15 @@ void Trainer::load_state(const std::string& path) {
   int64_t step;
   std::memcpy(&step, st.data, 8);
   FOCUS_CHECK(step >= 0, path, ": negative step ", step);
-  FOCUS_CHECK(by.size() == 2 * params_.size() + 1, path, ": holds ", by.size(), " tensors, this trainer has ",
-              params_.size(), " trainable tensors (", 2 * params_.size() + 1, " expected)");
+  // A --params all run saved before candidate tensors were left out of it
+  // holds their (decay-only) moments too: those are dropped.
+  size_t stale = 0;
+  if (all_)
+    for (const auto& kv : by)
+      if (is_candidate_name(kv.first)) ++stale;
+  FOCUS_CHECK(by.size() - stale == 2 * params_.size() + 1, path, ": holds ", by.size() - stale,
+              " tensors, this trainer has ", params_.size(), " trainable tensors (", 2 * params_.size() + 1,
+              " expected)");
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto& p : params_) {
     const TensorView& m = get("m." + p->name, p->numel, "F32");

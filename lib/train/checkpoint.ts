@@ -195,7 +195,7 @@ export function initOutDir(out: string, baseDir: string, params: 'candidate' | '
   const cfgFile = path.join(baseDir, 'config.json');
   const config = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as Record<string, unknown>;
   if (params === 'candidate') config.beacon_param = trainedProjections(trained);
-  else config.torch_dtype = 'float32'; // every tensor is saved as its float32 trained copy
+  else config.torch_dtype = 'float32'; // every base tensor is saved as its float32 trained copy (candidate tensors, untouched by the lm loss, as they were)
   if (path.resolve(baseDir) !== path.resolve(out)) {
     for (const f of TOKENIZER_FILES) {
       const src = path.join(baseDir, f);

@@ -346,13 +346,13 @@ export class TrainRef extends RefModel {
   }
 
   /**
-   * params 'all': every tensor of the checkpoint that the model runs with, in
-   * file order: candidate ones in use included (zero gradient in lm); not
-   * beacon_embed_tokens (DESIGN 1: never used) nor candidate tensors that
-   * beacon_param leaves out.
+   * params 'all': every base tensor of the checkpoint that the model runs
+   * with, in file order; not beacon_embed_tokens (DESIGN 1: never used) nor
+   * any candidate tensor (the lm loss never reads them: no gradient, so they
+   * are not trained, as torch's AdamW skips a parameter whose grad is None).
    */
   allNames(): string[] {
-    return [...this.t.keys()].filter((n) => !this.unused.has(n));
+    return [...this.t.keys()].filter((n) => !this.unused.has(n) && !n.includes('.beacon_'));
   }
 
   /** trainable tensors of the example's mode: focus trains the candidates, lm everything */
