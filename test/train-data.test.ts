@@ -91,6 +91,22 @@ t.test('input / output records: where the output starts; recordMaxLength bounds 
   t.same(m.docs.map((x) => x.length), [6, 10, 10, 5]);
 });
 
+t.test('input_ids / output_ids records: as input / output records, in token ids (no tokenizer needed)', async (t) => {
+  const f = file('io-ids.jsonl', [
+    JSON.stringify({ input_ids: [5, 1, 6], output_ids: [7, 8] }), // a BOS inside the input stays; one is added in front
+    JSON.stringify({ input_ids: [1, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19], output_ids: [20, 21] }), // 11 + 2 > 10: input keeps 8
+    JSON.stringify({ input_ids: [5, 6, 7, 8], output_ids: [] }),
+  ].join('\n'));
+  const d = loadDocuments(base([f], { tokenizer: null }));
+  t.same(d.docs.map((x) => [...x]), [
+    [1, 5, 1, 6, 7, 8],
+    [...truncateMiddle([1, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19], 8), 20, 21],
+    [1, 5, 6, 7, 8],
+  ]);
+  t.same(d.outputStart, [4, 8, 5], 'the output starts after BOS and the input; an empty output starts at the end');
+  t.equal(d.stats.cut, 1);
+});
+
 t.test('ids records and plain text files', async (t) => {
   const ids = file('ids.jsonl', [JSON.stringify({ ids: [5, 6, 7, 8] }), JSON.stringify({ ids: [1, 9, 9, 9, 9] }), JSON.stringify({ ids: [4] })].join('\n'));
   const txt = file('doc.txt', 'hello world');
@@ -113,7 +129,10 @@ t.test('bad data files and records are Errors naming the file (and line)', async
   const bad = (name: string, content: string, re: RegExp) => t.throws(() => loadDocuments(base([file(name, content)])), re, name);
   bad('b1.jsonl', '{"text": "abcd"}\n{"text": "ab', /b1\.jsonl:2: invalid JSON/);
   bad('b2.jsonl', '[1, 2]', /b2\.jsonl:1: expected a JSON object/);
-  bad('b3.jsonl', '{"body": "abcd"}', /b3\.jsonl:1: a record needs "text" \(a string\), "input" and "output" \(strings\), or "ids"/);
+  bad('b3.jsonl', '{"body": "abcd"}', /b3\.jsonl:1: a record needs "text" \(a string\), "input" and "output" \(strings\), "ids" \(token ids\), or "input_ids" and "output_ids"/);
+  bad('b7.jsonl', '{"input_ids": [5, 6]}', /b7\.jsonl:1: a record with "input_ids" needs "output_ids" too/);
+  bad('b8.jsonl', '{"input_ids": [5, 6], "output_ids": [7, -1]}', /b8\.jsonl:1: output_ids\[1\] = -1 is not a token id/);
+  bad('b9.jsonl', '{"input_ids": 5, "output_ids": [7]}', /b9\.jsonl:1: "input_ids" must be an array of token ids/);
   bad('b4.jsonl', '{"ids": [5, 100]}', /b4\.jsonl:1: ids\[1\] = 100 is not a token id \(vocabulary size 100\)/);
   bad('b5.jsonl', '{"ids": "abc"}', /b5\.jsonl:1: "ids" must be an array/);
   bad('b6.jsonl', '{"input": "abc"}', /b6\.jsonl:1: a record needs/);

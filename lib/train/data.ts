@@ -121,9 +121,12 @@ class Reader {
 
   /** x = withBos(input) ++ output, the input truncated in its middle so that x fits maxLength */
   private instruction(input: string, output: string, where: string): void {
+    this.instructionIds(this.encode(input, where, true), this.encode(output, where, false));
+  }
+
+  /** an {"input","output"} record's tokens: inp (BOS first) and out */
+  private instructionIds(inp: number[], out: number[]): void {
     const max = this.o.recordMaxLength ?? this.o.maxLength;
-    let inp = this.encode(input, where, true);
-    let out = this.encode(output, where, false);
     let cut = false;
     if (inp.length + out.length > max) {
       cut = true;
@@ -136,13 +139,17 @@ class Reader {
     this.keep([...inp, ...out], cut, inp.length);
   }
 
-  private ids(v: unknown, where: string): void {
-    if (!Array.isArray(v)) throw new Error(`${where}: "ids" must be an array of token ids`);
+  private tokenIds(v: unknown, field: string, where: string): number[] {
+    if (!Array.isArray(v)) throw new Error(`${where}: "${field}" must be an array of token ids`);
     v.forEach((id, i) => {
       if (!Number.isInteger(id) || id < 0 || id >= this.o.vocabSize)
-        throw new Error(`${where}: ids[${i}] = ${JSON.stringify(id)} is not a token id (vocabulary size ${this.o.vocabSize})`);
+        throw new Error(`${where}: ${field}[${i}] = ${JSON.stringify(id)} is not a token id (vocabulary size ${this.o.vocabSize})`);
     });
-    this.keep(this.withBos(v as number[]), false);
+    return v as number[];
+  }
+
+  private ids(v: unknown, where: string): void {
+    this.keep(this.withBos(this.tokenIds(v, 'ids', where)), false);
   }
 
   readFile(file: string): void {
@@ -166,9 +173,13 @@ class Reader {
       if (!r || typeof r !== 'object' || Array.isArray(r)) throw new Error(`${where}: expected a JSON object`);
       const rec = r as Record<string, unknown>;
       if (rec.ids !== undefined) return this.ids(rec.ids, where);
+      if (rec.input_ids !== undefined || rec.output_ids !== undefined) {
+        if (rec.input_ids === undefined || rec.output_ids === undefined) throw new Error(`${where}: a record with "input_ids" needs "output_ids" too, and the other way round`);
+        return this.instructionIds(this.withBos(this.tokenIds(rec.input_ids, 'input_ids', where)), this.tokenIds(rec.output_ids, 'output_ids', where));
+      }
       if (typeof rec.text === 'string') return this.keep(this.encode(rec.text, where, true), false);
       if (typeof rec.input === 'string' && typeof rec.output === 'string') return this.instruction(rec.input, rec.output, where);
-      throw new Error(`${where}: a record needs "text" (a string), "input" and "output" (strings), or "ids" (token ids)`);
+      throw new Error(`${where}: a record needs "text" (a string), "input" and "output" (strings), "ids" (token ids), or "input_ids" and "output_ids" (token ids)`);
     });
   }
 }
