@@ -17,7 +17,11 @@
 //                  with --text natural training-text records ({"text"},
 //                  scored in full) mixed in.
 //
-//   npx tsx scripts/demo/answers.ts --out DIR --official 12000 [--seed 1] [--tokenizer models/focus-tiny]
+//   npx tsx scripts/demo/answers.ts --out DIR --official 12000 [--chunk-share F] [--seed 1] [--tokenizer models/focus-tiny]
+//                  --chunk-share F: that share of the records in the layout
+//                  a FocusLLM chunk sees with the shipped defaults (the
+//                  chunk of a 512..4095-token prompt that holds the key,
+//                  then BOS and the prompt's last 64 tokens), as token ids
 //   npx tsx scripts/demo/answers.ts --out DIR --records 20000 [--text 4000] [--mix 0.6,0.25,0.15] [--seed 1]
 //
 // writes DIR/answers.jsonl and DIR/answers.json (what went in).
@@ -41,13 +45,40 @@ async function official(n: number, seed: number): Promise<{ lines: string[]; sta
   const tok = await loadTokenizer(dir);
   if (!tok) throw new Error(`answers: no tokenizer.json in ${dir} (--tokenizer DIR)`);
   const r = makeRng(seed);
+  const chunkShare = Number(arg('--chunk-share', '0'));
+  if (!(chunkShare >= 0 && chunkShare <= 1)) throw new Error(`answers: --chunk-share must be in [0, 1], got ${arg('--chunk-share', '0')}`);
   const lines: string[] = [];
+  let chunked = 0;
   for (let i = 0; i < n; i++) {
+    if (r() < chunkShare) {
+      // What a FocusLLM chunk sees (DESIGN, ingest): a 512..4095-token prompt
+      // with the shipped defaults (local window 192, chunks of 256, prompt
+      // cap 64); the chunk x[i*256 : (i+1)*256] that holds the key's first
+      // digit (its last one may fall in the next chunk), then the dynamic
+      // prompt withBos(x[L-64 : L]). Chunk 0 starts with the prompt's BOS;
+      // the loader puts one in front of the others.
+      // A key inside the local window (at >= M) is drawn again.
+      for (;;) {
+        const p = makePasskeyOfficialPrompt(tok, 512 + Math.floor(r() * 3584), 'tokens', r);
+        const out = tok.encode(p.answer, { addSpecial: false });
+        const key = out.slice(1); // the digits, after "▁"
+        const L = p.ids.length, M = L - 192;
+        let at = 1;
+        while (at < M && !key.every((k, j) => p.ids[at + j] === k)) at++;
+        if (at >= M) continue;
+        const c0 = Math.floor(at / 256) * 256;
+        const chunk = p.ids.slice(c0, Math.min(c0 + 256, M));
+        lines.push(JSON.stringify({ input_ids: [...chunk, p.ids[0], ...p.ids.slice(L - 64)], output_ids: out }));
+        break;
+      }
+      chunked++;
+      continue;
+    }
     const len = 100 + Math.floor(r() * 400);
     const p = makePasskeyOfficialPrompt(tok, len, 'tokens', r);
     lines.push(JSON.stringify({ input: p.text, output: p.answer }));
   }
-  return { lines, stats: { kind: 'official', records: n, tokens: '100..499' } };
+  return { lines, stats: { kind: 'official', records: n, tokens: '100..499', chunkLayout: chunked } };
 }
 
 function mixed(records: number, seed: number): { lines: string[]; stats: object } {

@@ -9,6 +9,14 @@
 //            (--native-lengths, tokens): the base's copying with the key in
 //            view;
 //   focus  - FocusLLM at --multiples of the window, with the model's defaults;
+//   chunk  - (with --chunk-lengths, tokens) what the base predicts inside
+//            the chunk that holds the key: one plain forward over that
+//            chunk of a prompt of that length, then BOS and the prompt's
+//            last promptCap tokens (the dynamic prompt), laid out as DESIGN's
+//            ingest cuts them with the model's FocusLLM defaults. The
+//            candidate is that sequence's last token; this is the base's
+//            own answer there (trials whose key is in the local window are
+//            left out of the group);
 // and splits each group's accuracy by the key (its digits all different, or
 // one repeated) and its misses by kind:
 //   order  - the key's digits in another order (32281 -> 32818);
@@ -16,13 +24,17 @@
 //   other  - anything else.
 //
 //   npx tsx scripts/demo/passkey-ceiling.ts [--model DIR] [--native-lengths 200,320,480]
-//       [--multiples 16,64,128 | --native-only] [--trials 50] [--seed 5] [--threads N] [--json]
+//       [--multiples 16,64,128 | --native-only] [--chunk-lengths 2048] [--trials 50] [--seed 5] [--threads N] [--json]
 import { loadModel } from '../../lib/model';
-import { runPasskeyOfficial, type PasskeyOfficialTrial } from '../../lib/eval/passkey-official';
+import { makePasskeyOfficialPrompt, runPasskeyOfficial, type PasskeyOfficialTrial } from '../../lib/eval/passkey-official';
+import { passkeyTrialSeed } from '../../lib/eval/passkey';
+import { greedyDecode } from '../../lib/eval/decode';
+import { makeRng } from '../../lib/sampling';
+import type { Model } from '../../lib/model';
 import { arg, ints } from './argv';
 
 interface Group {
-  mode: 'native' | 'focus';
+  mode: 'native' | 'focus' | 'chunk';
   tokens: number;
   trials: number;
   correct: number;
@@ -59,6 +71,34 @@ function group(mode: Group['mode'], tokens: number, recs: PasskeyOfficialTrial[]
   return g;
 }
 
+/** The base on the chunk that holds the key, as FocusLLM's ingest lays it out (the trials with the key in memory). */
+async function inChunk(model: Model, length: number, trials: number, seed: number): Promise<PasskeyOfficialTrial[]> {
+  const tok = model.tokenizer!;
+  const { localWindow, chunkSize, promptCap } = model.focusDefaults;
+  const t = Math.min(promptCap, chunkSize, localWindow);
+  const bos = model.config.bosTokenId;
+  const out: PasskeyOfficialTrial[] = [];
+  for (let trial = 0; trial < trials; trial++) {
+    const p = makePasskeyOfficialPrompt(tok, length, 'tokens', makeRng(passkeyTrialSeed(seed, length, trial)), { bosId: bos });
+    const digits = tok.encode(p.answer, { addSpecial: false }).slice(1);
+    const x = p.ids, L = x.length, M = L - localWindow;
+    let at = 1;
+    while (at < M && !digits.every((d, j) => x[at + j] === d)) at++;
+    if (at >= M) continue;
+    const c0 = Math.floor(at / chunkSize) * chunkSize;
+    const dyn = x[L - t] === bos ? x.slice(L - t) : [bos, ...x.slice(L - t)];
+    const input = [...x.slice(c0, Math.min(c0 + chunkSize, M)), ...dyn];
+    const r = await greedyDecode(model, input, { maxNewTokens: p.answerTokens, focus: { minChunkedLength: Math.max(input.length, localWindow) + 1 } });
+    const answer = tok.decode(r.ids, { skipSpecial: true });
+    out.push({
+      length, trial, tokens: input.length, depth: p.depth, passkey: p.passkey, answer, correct: answer.trim() === p.answer,
+      mode: 'native', chunks: 0, ingestSeconds: r.ingestSeconds, decodeSeconds: r.decodeSeconds, unit: 'tokens',
+      expected: p.answer, answerTokens: p.answerTokens, garbageChars: p.garbageChars, prefixChars: p.prefixChars, inputTokens: input.length,
+    });
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const dir = arg('--model', 'models/focus-tiny');
   const nativeLengths = ints('--native-lengths', '200,320,480', 64);
@@ -73,6 +113,8 @@ async function main(): Promise<void> {
     const groups: Group[] = [];
     const native = await runPasskeyOfficial(model, { lengths: nativeLengths, trials, seed, native: true, nativeWindow: N0 });
     for (const l of nativeLengths) groups.push(group('native', l, native.records.filter((r) => r.length === l)));
+    for (const l of process.argv.includes('--chunk-lengths') ? ints('--chunk-lengths', '2048', 2) : [])
+      groups.push({ ...group('chunk', l, await inChunk(model, l, trials, seed)), tokens: l });
     const lengths = process.argv.includes('--native-only') ? [] : multiples.map((m) => m * N0);
     const focus = lengths.length ? await runPasskeyOfficial(model, { lengths, trials, seed }) : null;
     for (const l of lengths) groups.push(group('focus', l, focus!.records.filter((r) => r.length === l)));
