@@ -112,6 +112,29 @@ short answers-focus-6b answers-focus-6a 92 300 1e-3 linear "$WORK/fa/a28k/$F" 19
 short answers-focus-6c answers-focus-6b 93 300 1e-3 linear "$WORK/fa/s832k/$F" 194 128 192 16 8192
 short answers-focus-6d answers-focus-6c 94 150 1e-3 linear "$WORK/fa/s32128k/$F" 194 128 192 8 66000
 short answers-focus-6e answers-focus-6d 95 100 1e-3 linear "$WORK/fa/s256340k/$F $WORK/fa/t128340k/focus-text.jsonl" 258 128 256 8 66000
+# 7a-7b: does a candidate MLP lower the candidates' loss? (beacon_param
+# with "mlp": the candidate row runs its own up and down projections, started
+# as copies of the base's.) 300 steps from 6b on new 2..8-block documents,
+# with (7a) and without (7b) it, the same seed; measured by hand
+# (train-log.jsonl losses; focusllm passkey --protocol official --lengths
+# 1024,2048,8192 --trials 20 --seed 42 on each in F16).
+fa s28j --blocks 2,8 --docs 8000 --seed 159
+if [ -z "${EVAL_ONLY:-}" ] && [ -f "$WORK/answers-focus-6b/trainer_state.json" ]; then
+  if [ ! -f "$WORK/answers-focus-6b-mlp/config.json" ]; then
+    mkdir -p "$WORK/answers-focus-6b-mlp"
+    for f in model.safetensors model.safetensors.index.json tokenizer.json tokenizer_config.json; do
+      ln -sf "../answers-focus-6b/$f" "$WORK/answers-focus-6b-mlp/$f"
+    done
+    node -e 'const fs = require("fs"); const c = JSON.parse(fs.readFileSync(process.argv[1])); c.beacon_param = ["q", "k", "v", "o", "mlp"];
+      fs.writeFileSync(process.argv[2], JSON.stringify(c, null, 2))' "$WORK/answers-focus-6b/config.json" "$WORK/answers-focus-6b-mlp/config.json"
+  fi
+  for v in 7a:answers-focus-6b-mlp 7b:answers-focus-6b; do
+    [ -f "$WORK/answers-focus-${v%%:*}/trainer_state.json" ] && continue
+    $CLI train --model "$WORK/${v#*:}" --data "$WORK/fa/s28j/$F" --out "$WORK/answers-focus-${v%%:*}" --params candidate --loss focus \
+      --losses continuation --target last --window 194 --local-min 128 --local-max 192 --strides 256 --prompt-cap 64 \
+      --min-length 388 --max-length 8192 --batch 16 --lr 1e-3 --eps 1e-16 --schedule linear --seed 97 --steps 300 --threads 1
+  done
+fi
 # One line per checkpoint, kept in WORK/final/NAME/answers-eval.txt (a rerun
 # measures only what is missing); MODELS limits the list.
 for n in ${MODELS:-focus-v answers-a answers-b answers-c answers-focus-a answers-focus-b answers-focus-5c answers-d answers-e answers-focus-6b answers-focus-6e}; do
