@@ -118,14 +118,14 @@ float* Trainer::grad_of(const Weight& w) const {
   return it == by_data_.end() ? nullptr : it->second->g.data();
 }
 
-// Gives `slot` a float32 master copy named `name` (initialised from the
-// slot's current weight) and points the slot at it; with all_slots, every
-// other slot of the model that shares the old data (tied embeddings, absent
-// candidates aliasing their base) follows.
 // A candidate tensor (FocusLLM's beacon_* projections), by checkpoint name
 // (or an optimizer moment's "m." / "v." name).
 static bool is_candidate_name(const std::string& name) { return name.find(".beacon_") != std::string::npos; }
 
+// Gives `slot` a float32 master copy named `name` (initialised from the
+// slot's current weight) and points the slot at it; with all_slots, every
+// other slot of the model that shares the old data (tied embeddings, absent
+// candidates aliasing their base) follows.
 void Trainer::make_params() {
   Model& M = *model_;
   const ModelConfig& c = M.cfg_;
