@@ -12,10 +12,17 @@
 #          weight decay 0, stay as 2v trained them.
 #   4a-4b  the candidates trained again on the 3c base with 2v's recipe,
 #          90 + 120 steps on new draws.
+#   5a-5c  the candidates trained again on 3c, short documents first.
+#   3d-3e  the base fine-tuned again, on pass keys in the layout a FocusLLM
+#          chunk sees as well (answers.ts --chunk-share).
+#   6a-6e  the candidates trained again on 3e: short documents, longer
+#          ones, then 2v's recipe.
+#   7a-7b  a candidate MLP against none, 300 steps each from 6b.
 #
 # Each checkpoint is measured as the README's tables are: the base natively
 # in its window (100 official pass keys per length, seed 5, as
-# passkey-ceiling.ts), and FocusLLM in F16 with the shipped defaults
+# passkey-ceiling.ts) and in the chunk that holds the key (--chunk-lengths
+# 2048,8192), and FocusLLM in F16 with the shipped defaults
 # (official pass keys, seed 42, 10 trials at 4x-128x, and seed 1, 20 trials
 # at 16x-128x). The first try, 200 steps on a mix of other phrasings,
 # lookups and number lists with text (answers.ts --records 16000 --text 3000
