@@ -88,6 +88,7 @@ short() { # name from seed steps lr schedule data window lmin lmax batch max-len
     grep -q '"done": *true' "$WORK/$name/trainer_state.json" || $CLI train --resume "$WORK/$name"
     return 0
   fi
+  rm -rf "${WORK:?}/$name" # a run stopped before its first save
   $CLI train --model "$WORK/$from" --data $data --out "$WORK/$name" --params candidate --loss focus --losses continuation \
     --target last --window "$win" --local-min "$lmin" --local-max "$lmax" --strides 256 --prompt-cap 64 --min-length 388 \
     --max-length "$maxlen" --batch "$batch" --lr "$lr" --eps 1e-16 --schedule "$sched" --seed "$seed" --steps "$steps" --save-every 25
