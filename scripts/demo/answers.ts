@@ -29,10 +29,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { makePasskeyOfficialPrompt } from '../../lib/eval/passkey-official';
+import { resolveFocusParams } from '../../lib/plan';
 import { makeRng } from '../../lib/sampling';
 import { loadTokenizer } from '../../lib/tokenizer';
 import { arg } from './argv';
 import { sentencesOf, Synth, trainingSources } from './corpus';
+import { keyChunkSequence } from './key-chunk';
+
+/** focus-tiny's FocusLLM defaults (its config.json "focusllm") */
+const FOCUS_TINY = resolveFocusParams({ localWindow: 192, chunkSize: 256, promptCap: 64, minChunkedLength: 512 });
 
 const count = (name: string, fallback: string) => {
   const v = Number(arg(name, fallback));
@@ -51,24 +56,16 @@ async function official(n: number, seed: number): Promise<{ lines: string[]; sta
   let chunked = 0;
   for (let i = 0; i < n; i++) {
     if (r() < chunkShare) {
-      // What a FocusLLM chunk sees (DESIGN, ingest): a 512..4095-token prompt
-      // with the shipped defaults (local window 192, chunks of 256, prompt
-      // cap 64); the chunk x[i*256 : (i+1)*256] that holds the key's first
-      // digit (its last one may fall in the next chunk), then the dynamic
-      // prompt withBos(x[L-64 : L]). Chunk 0 starts with the prompt's BOS;
-      // the loader puts one in front of the others.
-      // A key inside the local window (at >= M) is drawn again.
+      // What a FocusLLM chunk sees with the focus-tiny defaults: the chunk of
+      // a 512..4095-token prompt that holds the key, then the dynamic prompt
+      // (key-chunk.ts). Chunk 0 starts with the prompt's BOS; the loader puts
+      // one in front of the others. A key in the local window is drawn again.
       for (;;) {
         const p = makePasskeyOfficialPrompt(tok, 512 + Math.floor(r() * 3584), 'tokens', r);
-        const out = tok.encode(p.answer, { addSpecial: false });
-        const key = out.slice(1); // the digits, after "▁"
-        const L = p.ids.length, M = L - 192;
-        let at = 1;
-        while (at < M && !key.every((k, j) => p.ids[at + j] === k)) at++;
-        if (at >= M) continue;
-        const c0 = Math.floor(at / 256) * 256;
-        const chunk = p.ids.slice(c0, Math.min(c0 + 256, M));
-        lines.push(JSON.stringify({ input_ids: [...chunk, p.ids[0], ...p.ids.slice(L - 64)], output_ids: out }));
+        const out = tok.encode(p.answer, { addSpecial: false }); // "▁" and the digits
+        const input = keyChunkSequence(p.ids, out.slice(1), FOCUS_TINY, p.ids[0]);
+        if (!input) continue;
+        lines.push(JSON.stringify({ input_ids: input, output_ids: out }));
         break;
       }
       chunked++;

@@ -62,26 +62,8 @@ fa s256340d --blocks 256,340 --docs 300 --seed 37
 fa t128340d --text --blocks 128,340 --docs 200 --seed 38
 fa s256340e --blocks 256,340 --docs 300 --seed 39
 fa t128340e --text --blocks 128,340 --docs 200 --seed 40
-stage() { # name from seed steps lr data...
-  local name=$1 from=$2 seed=$3 steps=$4 lr=$5
-  shift 5
-  [ -f "$WORK/$name/trainer_state.json" ] || [ -n "${EVAL_ONLY:-}" ] && return 0
-  $CLI train --model "$WORK/$from" --data "$@" --out "$WORK/$name" --params candidate --loss focus --losses continuation \
-    --target last --window 258 --local-min 128 --local-max 256 --strides 256 --prompt-cap 64 --min-length 388 \
-    --max-length 66000 --batch 8 --lr "$lr" --eps 1e-16 --schedule linear --seed "$seed" --steps "$steps" --save-every 30
-}
-stage answers-focus-a answers-c 71 90 1e-3 "$WORK/fa/s256340d/focus-answer.jsonl" "$WORK/fa/t128340d/focus-text.jsonl"
-stage answers-focus-b answers-focus-a 72 120 7e-4 "$WORK/fa/s256340e/focus-answer.jsonl" "$WORK/fa/t128340e/focus-text.jsonl"
-# 5a-5c: the candidates trained again on the 3c base from 2v's, short
-# documents first as stage 2 was (4a-4b went straight to 2v's long ones):
-# every answer token in 2..8 blocks (5a-5b), then the first digit alone (5c).
-# 3d-3e: the base fine-tuned again from 5c (the lm loss leaves its candidate
-# tensors as they are), half and then 70% of the records in the layout a
-# FocusLLM chunk sees (answers.ts --chunk-share: the chunk holding the key,
-# then BOS and the prompt's last 64 tokens). 6a-6e: the candidates trained
-# again on 3e, short documents first, then longer, then 2v's recipe.
-# A stage cut short (the session ended) is resumed.
-short() { # name from seed steps lr schedule data window lmin lmax batch max-length
+cand() { # name from seed steps lr schedule data window lmin lmax batch max-length: candidates only, every stage
+  # (2v's flags; a stage cut short is resumed, one stopped before its first save starts again)
   local name=$1 from=$2 seed=$3 steps=$4 lr=$5 sched=$6 data=$7 win=$8 lmin=$9 lmax=${10} batch=${11} maxlen=${12}
   [ -n "${EVAL_ONLY:-}" ] && return 0
   if [ -f "$WORK/$name/trainer_state.json" ]; then
@@ -93,33 +75,38 @@ short() { # name from seed steps lr schedule data window lmin lmax batch max-len
     --target last --window "$win" --local-min "$lmin" --local-max "$lmax" --strides 256 --prompt-cap 64 --min-length 388 \
     --max-length "$maxlen" --batch "$batch" --lr "$lr" --eps 1e-16 --schedule "$sched" --seed "$seed" --steps "$steps" --save-every 25
 }
+cand answers-focus-a answers-c 71 90 1e-3 linear "$WORK/fa/s256340d/focus-answer.jsonl $WORK/fa/t128340d/focus-text.jsonl" 258 128 256 8 66000
+cand answers-focus-b answers-focus-a 72 120 7e-4 linear "$WORK/fa/s256340e/focus-answer.jsonl $WORK/fa/t128340e/focus-text.jsonl" 258 128 256 8 66000
+# 5a-5c: the candidates trained again on the 3c base from 2v's, short
+# documents first as stage 2 was (4a-4b went straight to 2v's long ones):
+# every answer token in 2..8 blocks (5a-5b), then the first digit alone (5c).
+# 3d-3e: the base fine-tuned again from 5c (the lm loss leaves its candidate
+# tensors as they are), half and then 70% of the records in the layout a
+# FocusLLM chunk sees (answers.ts --chunk-share: the chunk holding the key,
+# then BOS and the prompt's last 64 tokens). 6a-6e: the candidates trained
+# again on 3e, short documents first, then longer, then 2v's recipe.
 fa s28n --blocks 2,8 --docs 8000 --seed 146
 fa s28m --blocks 2,8 --docs 8000 --seed 147
 fa a28 --blocks 2,8 --answer-prefix 2 --docs 8000 --seed 148
 F=focus-answer.jsonl
-short answers-focus-5a answers-c 81 400 1e-3 constant "$WORK/fa/s28n/$F" 194 128 192 16 8192
-short answers-focus-5b answers-focus-5a 82 500 1e-3 linear "$WORK/fa/s28m/$F" 194 128 192 16 8192
-short answers-focus-5c answers-focus-5b 83 400 1e-3 linear "$WORK/fa/a28/$F" 194 128 192 16 8192
+cand answers-focus-5a answers-c 81 400 1e-3 constant "$WORK/fa/s28n/$F" 194 128 192 16 8192
+cand answers-focus-5b answers-focus-5a 82 500 1e-3 linear "$WORK/fa/s28m/$F" 194 128 192 16 8192
+cand answers-focus-5c answers-focus-5b 83 400 1e-3 linear "$WORK/fa/a28/$F" 194 128 192 16 8192
 [ -f "$WORK/ans/c80/answers.jsonl" ] || npx tsx scripts/demo/answers.ts --out "$WORK/ans/c80" --official 8000 --chunk-share 0.5 --seed 80
 [ -f "$WORK/ans/c81/answers.jsonl" ] || npx tsx scripts/demo/answers.ts --out "$WORK/ans/c81" --official 12000 --chunk-share 0.7 --seed 81
-sftc() { # name from data seed steps
-  [ -f "$WORK/$1/trainer_state.json" ] || [ -n "${EVAL_ONLY:-}" ] && return 0
-  $CLI train --model "$WORK/$2" --data "$WORK/ans/$3/answers.jsonl" --out "$WORK/$1" --params all --loss lm --lm-score output \
-    --seq-len 512 --batch 16 --lr 2e-4 --warmup 10 --schedule linear --weight-decay 0 --beta2 0.95 --seed "$4" --steps "$5"
-}
-sftc answers-d answers-focus-5c c80 66 400
-sftc answers-e answers-d c81 67 500
+sft answers-d answers-focus-5c c80 66 400 2e-4
+sft answers-e answers-d c81 67 500 2e-4
 fa s28k --blocks 2,8 --docs 8000 --seed 153
 fa a28k --blocks 2,8 --answer-prefix 2 --docs 8000 --seed 154
 fa s832k --blocks 8,32 --docs 5000 --seed 155
 fa s32128k --blocks 32,128 --docs 1200 --seed 156
 fa s256340k --blocks 256,340 --docs 300 --seed 157
 fa t128340k --text --blocks 128,340 --docs 200 --seed 158
-short answers-focus-6a answers-e 91 400 1e-3 linear "$WORK/fa/s28k/$F" 194 128 192 16 8192
-short answers-focus-6b answers-focus-6a 92 300 1e-3 linear "$WORK/fa/a28k/$F" 194 128 192 16 8192
-short answers-focus-6c answers-focus-6b 93 300 1e-3 linear "$WORK/fa/s832k/$F" 194 128 192 16 8192
-short answers-focus-6d answers-focus-6c 94 150 1e-3 linear "$WORK/fa/s32128k/$F" 194 128 192 8 66000
-short answers-focus-6e answers-focus-6d 95 100 1e-3 linear "$WORK/fa/s256340k/$F $WORK/fa/t128340k/focus-text.jsonl" 258 128 256 8 66000
+cand answers-focus-6a answers-e 91 400 1e-3 linear "$WORK/fa/s28k/$F" 194 128 192 16 8192
+cand answers-focus-6b answers-focus-6a 92 300 1e-3 linear "$WORK/fa/a28k/$F" 194 128 192 16 8192
+cand answers-focus-6c answers-focus-6b 93 300 1e-3 linear "$WORK/fa/s832k/$F" 194 128 192 16 8192
+cand answers-focus-6d answers-focus-6c 94 150 1e-3 linear "$WORK/fa/s32128k/$F" 194 128 192 8 66000
+cand answers-focus-6e answers-focus-6d 95 100 1e-3 linear "$WORK/fa/s256340k/$F $WORK/fa/t128340k/focus-text.jsonl" 258 128 256 8 66000
 # 7a-7b: does a candidate MLP lower the candidates' loss? (beacon_param
 # with "mlp": the candidate row runs its own up and down projections, started
 # as copies of the base's.) 300 steps from 6b on new 2..8-block documents,

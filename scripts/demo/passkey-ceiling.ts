@@ -32,6 +32,7 @@ import { greedyDecode } from '../../lib/eval/decode';
 import { makeRng } from '../../lib/sampling';
 import type { Model } from '../../lib/model';
 import { arg, ints } from './argv';
+import { keyChunkSequence } from './key-chunk';
 
 interface Group {
   mode: 'native' | 'focus' | 'chunk';
@@ -74,21 +75,14 @@ function group(mode: Group['mode'], tokens: number, recs: PasskeyOfficialTrial[]
 /** The base on the chunk that holds the key, as FocusLLM's ingest lays it out (the trials with the key in memory). */
 async function inChunk(model: Model, length: number, trials: number, seed: number): Promise<PasskeyOfficialTrial[]> {
   const tok = model.tokenizer!;
-  const { localWindow, chunkSize, promptCap } = model.focusDefaults;
-  const t = Math.min(promptCap, chunkSize, localWindow);
+  const params = model.focusDefaults;
   const bos = model.config.bosTokenId;
   const out: PasskeyOfficialTrial[] = [];
   for (let trial = 0; trial < trials; trial++) {
     const p = makePasskeyOfficialPrompt(tok, length, 'tokens', makeRng(passkeyTrialSeed(seed, length, trial)), { bosId: bos });
-    const digits = tok.encode(p.answer, { addSpecial: false }).slice(1);
-    const x = p.ids, L = x.length, M = L - localWindow;
-    let at = 1;
-    while (at < M && !digits.every((d, j) => x[at + j] === d)) at++;
-    if (at >= M) continue;
-    const c0 = Math.floor(at / chunkSize) * chunkSize;
-    const dyn = x[L - t] === bos ? x.slice(L - t) : [bos, ...x.slice(L - t)];
-    const input = [...x.slice(c0, Math.min(c0 + chunkSize, M)), ...dyn];
-    const r = await greedyDecode(model, input, { maxNewTokens: p.answerTokens, focus: { minChunkedLength: Math.max(input.length, localWindow) + 1 } });
+    const input = keyChunkSequence(p.ids, tok.encode(p.answer, { addSpecial: false }).slice(1), params, bos);
+    if (!input) continue;
+    const r = await greedyDecode(model, input, { maxNewTokens: p.answerTokens, focus: { minChunkedLength: Math.max(input.length, params.localWindow) + 1 } });
     const answer = tok.decode(r.ids, { skipSpecial: true });
     out.push({
       length, trial, tokens: input.length, depth: p.depth, passkey: p.passkey, answer, correct: answer.trim() === p.answer,
