@@ -29,6 +29,28 @@ export interface LoadOptions {
   maxBatchTokens?: number;
   /** load tokenizer.json from the folder when present (default true) */
   tokenizer?: boolean;
+  /**
+   * Which candidate projections to use, in place of config.json's
+   * beacon_param: of "q", "k", "v", "o" and "mlp". A listed projection the
+   * checkpoint lacks starts as a copy of the base one; one left out runs as
+   * the base. It is also what a candidate trainer trains (the CLI's
+   * `train --beacon-param`). Default: config.json's, else q k v o.
+   */
+  beaconParam?: readonly string[];
+}
+
+const BEACON_PARAMS = ['q', 'k', 'v', 'o', 'mlp'];
+
+/** LoadOptions.beaconParam, checked: a non-empty list of distinct q, k, v, o, mlp. */
+export function checkBeaconParam(v: unknown, what = 'option beaconParam'): string[] {
+  if (!Array.isArray(v) || v.length === 0)
+    throw new Error(`${what} must be a non-empty list of ${BEACON_PARAMS.join(', ')}, got ${JSON.stringify(v)}`);
+  for (const p of v)
+    if (typeof p !== 'string' || !BEACON_PARAMS.includes(p))
+      throw new Error(`${what}: ${JSON.stringify(p)} is not a candidate projection (one of ${BEACON_PARAMS.join(', ')})`);
+  const dup = v.find((p, i) => v.indexOf(p) !== i);
+  if (dup !== undefined) throw new Error(`${what} lists ${JSON.stringify(dup)} twice`);
+  return [...(v as string[])];
 }
 
 export interface TokenGenerateOptions extends SamplingOptions {
@@ -249,12 +271,14 @@ export async function loadModel(dir?: string, opts: LoadOptions = {}): Promise<M
   const threads = opts.threads ?? Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
   if (!Number.isInteger(threads) || threads < 1 || threads > 1024)
     throw new Error(`option threads must be an integer from 1 to 1024, got ${String(opts.threads)}`);
+  const beaconParam = opts.beaconParam === undefined ? undefined : checkBeaconParam(opts.beaconParam);
   const abs = path.resolve(dir);
   const nm = await addon.loadModel(abs, {
     backend: backend as 'cpu' | 'cuda',
     threads,
     device: opts.device ?? 0,
     maxBatchTokens: opts.maxBatchTokens ?? 0,
+    beaconParam,
   });
   // After the native loader: it has checked that config.json is a regular file.
   let focusDefaults: FocusParams;

@@ -189,3 +189,31 @@ for (const [what, spec, present] of variants) {
     await compare(t, model, ref, ids(15, 96, 4), [4, 50], p, 'native');
   });
 }
+
+t.test('loadModel beaconParam takes the place of config.json beacon_param', async (t) => {
+  const all = writeTinyModel({ seed: 7, candidateMlp: true });
+  const qv = writeTinyModel({ seed: 7, candidateMlp: true, beaconParam: ['q', 'v'] });
+  t.teardown(() => [all, qv].forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+  const over = await loadModel(all, { backend: 'cpu', threads: 2, beaconParam: ['q', 'v'] });
+  const plain = await loadModel(qv, { backend: 'cpu', threads: 2 });
+  const full = await loadModel(all, { backend: 'cpu', threads: 2 });
+  t.teardown(() => [over, plain, full].forEach((m) => m.dispose()));
+  t.same(over.info.candidateProjections, ['q', 'v']);
+  t.same(over.config.beaconParam, ['q', 'v']);
+  t.same(full.info.candidateProjections, ['q', 'k', 'v', 'o', 'mlp']);
+  const x = ids(48, 96, 3);
+  const f = { localWindow: 12, chunkSize: 9, promptCap: 5, minChunkedLength: 20 };
+  const a = await over.logits(x, { continuation: [4, 50], focus: f });
+  const b = await plain.logits(x, { continuation: [4, 50], focus: f });
+  const c = await full.logits(x, { continuation: [4, 50], focus: f });
+  a.forEach((r, i) => t.ok(relErr(r, b[i]) === 0, `row ${i}: the same as beacon_param ["q", "v"] in config.json`));
+  t.ok(relErr(a[0], c[0]) > 1e-4, 'and not the same as all five');
+  t.same(JSON.parse(fs.readFileSync(path.join(all, 'config.json'), 'utf8')).beacon_param, ['q', 'k', 'v', 'o', 'mlp'], 'config.json untouched');
+  for (const [bp, re] of [
+    [[], /option beaconParam must be a non-empty list of q, k, v, o, mlp, got \[\]/],
+    ['q', /option beaconParam must be a non-empty list/],
+    [['q', 'gate'], /option beaconParam: "gate" is not a candidate projection/],
+    [['k', 'k'], /option beaconParam lists "k" twice/],
+  ] as [unknown, RegExp][])
+    await t.rejects(loadModel(all, { backend: 'cpu', beaconParam: bp as string[] }), re, JSON.stringify(bp));
+});

@@ -66,8 +66,29 @@ t.test('usage errors name the flag, before the model is loaded', async (t) => {
   await bad(['--model', base, '--data', path.join(root, 'missing.jsonl'), '--out', out], /data file .*missing\.jsonl: no such file/, 1);
   await bad(['--model', base, '--data', data, '--out', out, '--window', '100'], /nothing to train on: none of the 3 documents .* has at least 100 tokens/, 1);
   await bad(['--resume', root], /--resume: .* has no trainer_state\.json/);
+  await bad(['--model', base, '--data', data, '--out', out, '--beacon-param', 'q,x'], /--beacon-param: "x" is not a candidate projection \(one of q, k, v, o, mlp\)/);
+  await bad(['--model', base, '--data', data, '--out', out, '--beacon-param', 'q,q'], /--beacon-param lists "q" twice/);
+  await bad(['--model', base, '--data', data, '--out', out, '--params', 'all', '--beacon-param', 'q'], /--beacon-param chooses candidate projections: it goes with --params candidate/);
   await bad(['--model', path.join(root, 'nomodel'), '--data', data, '--out', out], /nomodel/, 1);
   t.notOk(fs.existsSync(out), 'nothing was written');
+});
+
+t.test('--beacon-param chooses the candidate projections trained (a candidate MLP needs no config.json edit)', async (t) => {
+  const out = path.join(root, 'bp');
+  const res = await run(['--model', base, '--data', data, '--out', out, ...GEO, '--steps', '2', '--batch', '2', '--lr', '1e-3', '--seed', '5', '--beacon-param', 'k,v,mlp']);
+  t.equal(res.code, 0, res.stderr);
+  // 2 layers: k and v weights, up and down of the candidate MLP
+  t.match(res.stderr, /8 tensors \/ \d+ parameters trained/);
+  t.same(JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8')).beacon_param, ['k', 'v', 'mlp']);
+  const names = Object.keys(JSON.parse(fs.readFileSync(path.join(out, 'model.safetensors')).subarray(8, 8 + Number(fs.readFileSync(path.join(out, 'model.safetensors')).readBigUInt64LE(0))).toString('utf8')));
+  t.ok(names.includes('model.layers.1.mlp.beacon_up_proj.weight') && names.includes('model.layers.0.mlp.beacon_down_proj.weight'), 'the candidate MLP is written');
+  t.same(JSON.parse(fs.readFileSync(path.join(base, 'config.json'), 'utf8')).beacon_param, ['q', 'k', 'v', 'o'], 'the base config.json is untouched');
+  const again = await run(['--resume', out, '--steps', '3', '--beacon-param', 'q', '--threads', '2']);
+  t.equal(again.code, 2);
+  t.match(again.stderr, /--beacon-param: a resumed run trains what it started with \(beacon_param in .*config\.json\); leave it out/);
+  const res2 = await run(['--resume', out, '--steps', '3', '--threads', '2']);
+  t.equal(res2.code, 0, res2.stderr);
+  t.match(res2.stderr, /8 tensors/);
 });
 
 t.test('Ctrl-C saves a resumable checkpoint; --resume finishes the run', async (t) => {

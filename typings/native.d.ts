@@ -284,6 +284,7 @@ export interface NativeLoadOptions {
   threads?: number;
   device?: number;
   maxBatchTokens?: number;
+  beaconParam?: string[];
 }
 
 export interface NativeBackends {

@@ -284,6 +284,10 @@ Model::Model(const std::string& dir, std::shared_ptr<Backend> be, const ModelOpt
   if (::stat(dir.c_str(), &st) != 0) throw Error(str(dir, ": no such model folder"));
   if (!S_ISDIR(st.st_mode)) throw Error(str(dir, ": not a folder (expected a folder with config.json and *.safetensors)"));
   cfg_ = load_config(dir);
+  if (opts.override_beacon_param) {
+    cfg_.has_beacon_param = true;
+    cfg_.beacon_param = opts.beacon_param;
+  }
   ck_ = std::make_unique<Checkpoint>(dir);
   {
     // The storage type most of the parameters have decides a 16-bit backend's type.

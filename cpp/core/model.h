@@ -150,6 +150,10 @@ struct RunControl {
 
 struct ModelOptions {
   int max_batch_tokens = 0;  // rows per micro-batch; 0 = backend default
+  // In place of config.json's beacon_param (which candidate projections run,
+  // and which a trainer trains): LoadOptions.beaconParam.
+  bool override_beacon_param = false;
+  std::vector<std::string> beacon_param;
 };
 
 class Model {

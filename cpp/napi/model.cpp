@@ -94,18 +94,16 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
 class LoadWorker : public PromiseWorker {
  public:
-  LoadWorker(Napi::Env env, std::string dir, std::string backend, int threads, int device, int max_batch)
+  LoadWorker(Napi::Env env, std::string dir, std::string backend, int threads, int device, ModelOptions opts)
       : PromiseWorker(env), dir_(std::move(dir)), backend_(std::move(backend)), threads_(threads), device_(device),
-        max_batch_(max_batch) {}
+        opts_(std::move(opts)) {}
 
  protected:
   void work() override {
     std::shared_ptr<Backend> be;
     if (backend_ == "cpu") be = make_cpu_backend(threads_);
     else be = make_cuda_backend(device_);
-    ModelOptions opts;
-    opts.max_batch_tokens = max_batch_;
-    model_ = std::make_shared<Model>(dir_, be, opts);
+    model_ = std::make_shared<Model>(dir_, be, opts_);
   }
   void resolve() override {
     Napi::Env env = Env();
@@ -135,7 +133,8 @@ class LoadWorker : public PromiseWorker {
 
  private:
   std::string dir_, backend_;
-  int threads_, device_, max_batch_;
+  int threads_, device_;
+  ModelOptions opts_;
   std::shared_ptr<Model> model_;
 };
 
@@ -159,8 +158,20 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
     int threads = int_option(o, "threads", 1, 0, 1 << 20);
     if (threads < 1 || threads > 1024) throw Error(str("option threads must be an integer from 1 to 1024, got ", threads));
     int device = int_option(o, "device", 0, 0, 1024);
-    int max_batch = int_option(o, "maxBatchTokens", 0, 0, 1 << 24);
-    auto* w = new LoadWorker(info.Env(), info[0].As<Napi::String>().Utf8Value(), backend, threads, device, max_batch);
+    ModelOptions mo;
+    mo.max_batch_tokens = int_option(o, "maxBatchTokens", 0, 0, 1 << 24);
+    Napi::Value bp = o.Get("beaconParam");
+    if (!bp.IsUndefined() && !bp.IsNull()) {
+      if (!bp.IsArray()) throw Error("option beaconParam must be a list such as [\"q\", \"k\", \"v\", \"o\"]");
+      Napi::Array a = bp.As<Napi::Array>();
+      mo.override_beacon_param = true;
+      for (uint32_t i = 0; i < a.Length(); ++i) {
+        Napi::Value x = a.Get(i);
+        if (!x.IsString()) throw Error("option beaconParam must be a list of strings");
+        mo.beacon_param.push_back(x.As<Napi::String>().Utf8Value());
+      }
+    }
+    auto* w = new LoadWorker(info.Env(), info[0].As<Napi::String>().Utf8Value(), backend, threads, device, std::move(mo));
     Napi::Promise p = w->promise();
     w->Queue();
     return p;

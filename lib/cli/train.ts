@@ -6,7 +6,7 @@ import path from 'node:path';
 import { parseFlags, usage, UsageError, type FlagSpec } from './args';
 import type { Command } from './command';
 import { withSigint } from '../eval/cli';
-import { loadModel } from '../model';
+import { checkBeaconParam, loadModel } from '../model';
 import { native } from '../native';
 import { loadTokenizer } from '../tokenizer/index';
 import { readState } from '../train/checkpoint';
@@ -51,6 +51,7 @@ const SPEC: Record<string, FlagSpec> = {
   recompute: { type: 'bool', help: 'recompute layers in the backward (less memory, more compute)' },
   threads: { type: 'int', help: 'CPU threads (default: all cores)' },
   'max-batch-tokens': { type: 'int', help: 'rows per native micro-batch (default: backend-specific)' },
+  'beacon-param': { type: 'list', help: 'candidate: which candidate projections to train, of q,k,v,o,mlp (mlp: the candidate row\'s own up and down projections, started as the base\'s) (default: the base config.json\'s beacon_param, else q,k,v,o)' },
   progress: { type: 'bool', help: 'progress bar on stderr (default: when stderr is a terminal; else a plain line per step or so)' },
   json: { type: 'bool', help: 'print the summary as one JSON object on stdout' },
 };
@@ -189,6 +190,17 @@ export const command: Command = {
     const opts = options(f);
     if (f.threads !== undefined && ((f.threads as number) < 1 || (f.threads as number) > 1024))
       throw new UsageError(`--threads must be from 1 to 1024, got ${String(f.threads)}`);
+    let beaconParam: string[] | undefined;
+    if (f['beacon-param'] !== undefined) {
+      if (opts.resume !== undefined)
+        throw new UsageError(`--beacon-param: a resumed run trains what it started with (beacon_param in ${path.join(opts.resume, 'config.json')}); leave it out`);
+      if (opts.params === 'all' || opts.loss === 'lm') throw new UsageError('--beacon-param chooses candidate projections: it goes with --params candidate');
+      try {
+        beaconParam = checkBeaconParam(f['beacon-param'], '--beacon-param');
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+    }
     let modelDir: string;
     let plan: TrainPlan;
     try {
@@ -225,6 +237,7 @@ export const command: Command = {
       threads: f.threads as number | undefined,
       maxBatchTokens: f['max-batch-tokens'] as number | undefined,
       tokenizer: false,
+      beaconParam,
     });
     let summary: TrainSummary;
     let drawn = false;

@@ -115,19 +115,11 @@ cand answers-focus-6e answers-focus-6d 95 100 1e-3 linear "$WORK/fa/s256340k/$F 
 # 1024,2048,8192 --trials 20 --seed 42 on each in F16).
 fa s28j --blocks 2,8 --docs 8000 --seed 159
 if [ -z "${EVAL_ONLY:-}" ] && [ -f "$WORK/answers-focus-6b/trainer_state.json" ]; then
-  if [ ! -f "$WORK/answers-focus-6b-mlp/config.json" ]; then
-    mkdir -p "$WORK/answers-focus-6b-mlp"
-    for f in model.safetensors model.safetensors.index.json tokenizer.json tokenizer_config.json; do
-      ln -sf "../answers-focus-6b/$f" "$WORK/answers-focus-6b-mlp/$f"
-    done
-    node -e 'const fs = require("fs"); const c = JSON.parse(fs.readFileSync(process.argv[1])); c.beacon_param = ["q", "k", "v", "o", "mlp"];
-      fs.writeFileSync(process.argv[2], JSON.stringify(c, null, 2))' "$WORK/answers-focus-6b/config.json" "$WORK/answers-focus-6b-mlp/config.json"
-  fi
-  for v in 7a:answers-focus-6b-mlp 7b:answers-focus-6b; do
+  for v in 7a:q,k,v,o,mlp 7b:q,k,v,o; do
     [ -f "$WORK/answers-focus-${v%%:*}/trainer_state.json" ] && continue
-    $CLI train --model "$WORK/${v#*:}" --data "$WORK/fa/s28j/$F" --out "$WORK/answers-focus-${v%%:*}" --params candidate --loss focus \
-      --losses continuation --target last --window 194 --local-min 128 --local-max 192 --strides 256 --prompt-cap 64 \
-      --min-length 388 --max-length 8192 --batch 16 --lr 1e-3 --eps 1e-16 --schedule linear --seed 97 --steps 300 --threads 1
+    $CLI train --model "$WORK/answers-focus-6b" --beacon-param "${v#*:}" --data "$WORK/fa/s28j/$F" --out "$WORK/answers-focus-${v%%:*}" \
+      --params candidate --loss focus --losses continuation --target last --window 194 --local-min 128 --local-max 192 --strides 256 \
+      --prompt-cap 64 --min-length 388 --max-length 8192 --batch 16 --lr 1e-3 --eps 1e-16 --schedule linear --seed 97 --steps 300 --threads 1
   done
 fi
 # One line per checkpoint, kept in WORK/final/NAME/answers-eval.txt (a rerun
