@@ -13,6 +13,9 @@
 #   p4  from p3, the pass keys back: 2,000 of the text documents of 2..16
 #       blocks and the 400 of 8..64, beside 1,000 answer documents of 8..32
 #       blocks and 800 of 32..128 (57% text), lr 7e-4, 300 steps.
+#   p5  from p4, both at once: all 4,400 text documents beside 1,000 new
+#       answer documents of 8..32 blocks and 400 of 32..128 (76% text),
+#       lr 1e-3, 400 steps.
 # Each stage is measured on its F16 finalized copy: ppl-split.ts (the same
 # held-out tokens as FocusLLM, local only and native; 4x and 16x, 6 windows
 # per document) and official pass keys (seed 42, 10 trials, 4x-128x).
@@ -41,6 +44,8 @@ fa s32128k --blocks 32,128 --docs 1200 --seed 156
 [ -f "$WORK/fa/mixp/text216.jsonl" ] || head -n 2000 "$WORK/fa/t216p/focus-text.jsonl" > "$WORK/fa/mixp/text216.jsonl"
 [ -f "$WORK/fa/mixp/ans832b.jsonl" ] || sed -n 501,1500p "$WORK/fa/s832k/$F" > "$WORK/fa/mixp/ans832b.jsonl"
 [ -f "$WORK/fa/mixp/ans32128.jsonl" ] || head -n 800 "$WORK/fa/s32128k/$F" > "$WORK/fa/mixp/ans32128.jsonl"
+[ -f "$WORK/fa/mixp/ans832c.jsonl" ] || sed -n 1501,2500p "$WORK/fa/s832k/$F" > "$WORK/fa/mixp/ans832c.jsonl"
+[ -f "$WORK/fa/mixp/ans32128b.jsonl" ] || sed -n 801,1200p "$WORK/fa/s32128k/$F" > "$WORK/fa/mixp/ans32128b.jsonl"
 stage() { # name from seed steps lr local-max data...
   local name=$1 from=$2 seed=$3 steps=$4 lr=$5 lmax=$6
   shift 6
@@ -66,17 +71,20 @@ stage ppl-p1 focus-v 301 300 3e-4 320 "$WORK/fa/t216p/focus-text.jsonl" "$WORK/f
 stage ppl-p2 focus-v 302 300 1e-3 320 "$WORK/fa/t216p/focus-text.jsonl" "$WORK/fa/t864/focus-text.jsonl"
 stage ppl-p3 ppl-p2 303 500 1e-3 320 "$WORK/fa/t216p/focus-text.jsonl" "$WORK/fa/t864/focus-text.jsonl"
 MAXLEN=66000 stage ppl-p4 ppl-p3 304 300 7e-4 320 "$WORK/fa/mixp/text216.jsonl" "$WORK/fa/t864/focus-text.jsonl" "$WORK/fa/mixp/ans832b.jsonl" "$WORK/fa/mixp/ans32128.jsonl"
-# p4 further: seed 1 pass keys (20 trials at 16x-128x), the same-token split
-# at 64x, and the official perplexity protocol (the README's table's rows).
-D="$WORK/final/ppl-p4"
-[ -f "$D/passkey-s1.json" ] || $CLI passkey --model "$D" --protocol official --lengths 8192,32768,65536 --trials 20 --seed 1 --json > "$D/passkey-s1.json"
-[ -f "$D/ppl-split-64.json" ] || npx tsx scripts/demo/ppl-split.ts --model "$D" --multiples 64 --threads 2 --json > "$D/ppl-split-64.json"
-[ -f "$D/eval.json" ] || npx tsx scripts/demo/evaluate.ts --variant p4="$D" --parts ppl --ppl-windows 3 --threads 2 --out "$D/eval.json" > /dev/null
-node -e '
-  const fs = require("fs"); const d = process.argv[1];
-  const p = JSON.parse(fs.readFileSync(d + "/passkey-s1.json")); const s = JSON.parse(fs.readFileSync(d + "/ppl-split-64.json")).rows[0];
-  const e = JSON.parse(fs.readFileSync(d + "/eval.json"));
-  console.log(d + ": seed 1 pass keys 16x-128x " + p.lengths.map((l) => l.correct + "/" + l.trials).join(" / ") +
-    `; 64x focus ${s.ppl.focus.toFixed(1)} local ${s.ppl.local.toFixed(1)} native ${s.ppl.native.toFixed(1)}` +
-    "; official perplexity 1x-64x " + e.ppl.map((r) => r.ppl.toFixed(1)).join(" / "));
-' "$D"
+MAXLEN=66000 stage ppl-p5 ppl-p4 305 400 1e-3 320 "$WORK/fa/t216p/focus-text.jsonl" "$WORK/fa/t864/focus-text.jsonl" "$WORK/fa/mixp/ans832c.jsonl" "$WORK/fa/mixp/ans32128b.jsonl"
+# p4 and p5 further: seed 1 pass keys (20 trials at 16x-128x), the same-token
+# split at 64x, and the official perplexity protocol (the README's table's rows).
+for n in ppl-p4 ppl-p5; do
+  D="$WORK/final/$n"
+  [ -f "$D/passkey-s1.json" ] || $CLI passkey --model "$D" --protocol official --lengths 8192,32768,65536 --trials 20 --seed 1 --json > "$D/passkey-s1.json"
+  [ -f "$D/ppl-split-64.json" ] || npx tsx scripts/demo/ppl-split.ts --model "$D" --multiples 64 --threads 2 --json > "$D/ppl-split-64.json"
+  [ -f "$D/eval.json" ] || npx tsx scripts/demo/evaluate.ts --variant "${n#ppl-}=$D" --parts ppl --ppl-windows 3 --threads 2 --out "$D/eval.json" > /dev/null
+  node -e '
+    const fs = require("fs"); const d = process.argv[1];
+    const p = JSON.parse(fs.readFileSync(d + "/passkey-s1.json")); const s = JSON.parse(fs.readFileSync(d + "/ppl-split-64.json")).rows[0];
+    const e = JSON.parse(fs.readFileSync(d + "/eval.json"));
+    console.log(d + ": seed 1 pass keys 16x-128x " + p.lengths.map((l) => l.correct + "/" + l.trials).join(" / ") +
+      `; 64x focus ${s.ppl.focus.toFixed(1)} local ${s.ppl.local.toFixed(1)} native ${s.ppl.native.toFixed(1)}` +
+      "; official perplexity 1x-64x " + e.ppl.map((r) => r.ppl.toFixed(1)).join(" / "));
+  ' "$D"
+done
