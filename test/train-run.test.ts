@@ -192,6 +192,20 @@ t.test('a resumed run equals an uninterrupted one, bit for bit', async (t) => {
   t.match(more, { steps: 7, stepsThisRun: 1 });
 });
 
+t.test('lm training of a model loaded with beaconParam: the output config.json says what it ran', async (t) => {
+  const f = path.join(root, 'bp-lm.jsonl');
+  fs.writeFileSync(f, JSON.stringify({ ids: [1, ...Array.from({ length: 40 }, (_, i) => 10 + (i % 7))] }) + '\n');
+  const m = await loadModel(base, { backend: 'cpu', threads: 2, tokenizer: false, beaconParam: ['q', 'v'] });
+  t.teardown(() => m.dispose());
+  const out = path.join(root, 'bp-lm-out');
+  await m.train({ data: [f], out, params: 'all', seqLen: 32, steps: 1, batch: 1, lr: 1e-3, seed: 2 });
+  t.same(JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8')).beacon_param, ['q', 'v']);
+  t.same(JSON.parse(fs.readFileSync(path.join(base, 'config.json'), 'utf8')).beacon_param, ['q', 'k', 'v', 'o'], 'the base config.json is untouched');
+  const re = await load(out);
+  t.teardown(() => re.dispose());
+  t.same(re.info.candidateProjections, ['q', 'v']);
+});
+
 t.test('lm training of every tensor lowers the loss; the checkpoint reloads', async (t) => {
   // A short repeating pattern: the next token is predictable.
   const pattern = [10, 20, 30, 40, 50, 60, 70];

@@ -188,14 +188,25 @@ export function trainedProjections(names: readonly string[]): string[] {
 
 /**
  * Creates `out` with the base's config.json (beacon_param set to what is
- * trained, for candidate training) and its tokenizer files.
+ * trained, for candidate training; with every tensor trained, to what the
+ * loaded model ran, `beaconParam`, which loadModel's option may have set in
+ * place of the file's) and its tokenizer files.
  */
-export function initOutDir(out: string, baseDir: string, params: 'candidate' | 'all', trained: readonly string[]): void {
+export function initOutDir(
+  out: string,
+  baseDir: string,
+  params: 'candidate' | 'all',
+  trained: readonly string[],
+  beaconParam: readonly string[] | null = null,
+): void {
   fs.mkdirSync(out, { recursive: true });
   const cfgFile = path.join(baseDir, 'config.json');
   const config = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as Record<string, unknown>;
   if (params === 'candidate') config.beacon_param = trainedProjections(trained);
-  else config.torch_dtype = 'float32'; // every base tensor is saved as its float32 trained copy (candidate tensors, untouched by the lm loss, as they were)
+  else {
+    if (beaconParam) config.beacon_param = [...beaconParam];
+    config.torch_dtype = 'float32'; // every base tensor is saved as its float32 trained copy (candidate tensors, untouched by the lm loss, as they were)
+  }
   if (path.resolve(baseDir) !== path.resolve(out)) {
     for (const f of TOKENIZER_FILES) {
       const src = path.join(baseDir, f);

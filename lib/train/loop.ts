@@ -143,13 +143,13 @@ export async function runTraining(model: { native: NativeModel; dir: string }, p
   run.signal?.throwIfAborted();
   const trainer = nm.createTrainer({ params: o.params, recompute: o.recompute });
   try {
-    return await loop(trainer, plan, run);
+    return await loop(trainer, plan, run, nm.config.beaconParam);
   } finally {
     trainer.dispose();
   }
 }
 
-async function loop(trainer: Trainer, plan: TrainPlan, run: TrainRunOptions): Promise<TrainSummary> {
+async function loop(trainer: Trainer, plan: TrainPlan, run: TrainRunOptions, beaconParam: string[] | null): Promise<TrainSummary> {
   const o = plan.options;
   const prev = plan.resume;
   if (prev) {
@@ -159,7 +159,7 @@ async function loop(trainer: Trainer, plan: TrainPlan, run: TrainRunOptions): Pr
   }
   const names = trainer.tensors.map((t) => t.name);
   const parameters = trainer.tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
-  initOutDir(o.out, plan.modelDir, o.params, names);
+  initOutDir(o.out, plan.modelDir, o.params, names, beaconParam);
   const log = new RunLog(o.out, prev ? prev.step : null);
   const curveFile = path.join(o.out, CURVE_FILE);
   const rng = prev ? Rng.fromState(prev.rng) : new Rng(o.seed);
